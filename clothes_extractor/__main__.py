@@ -1,0 +1,3 @@
+from clothes_extractor.cli import main
+
+main()

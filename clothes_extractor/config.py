@@ -1,0 +1,86 @@
+"""Settings shared by the commands: sizes, preprocessing, and their validation.
+
+No torch here: the data commands import this module and must start fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from clothes_extractor.data.viton import DEFAULT_GARMENT_LABELS
+from clothes_extractor.errors import ConfigError
+
+SIZE_MULTIPLE = 32  # a UNet with 5 downsamplings needs sides divisible by 2**5
+
+BACKGROUNDS: dict[str, tuple[int, int, int]] = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+
+def nearest_multiple(value: int, multiple: int = SIZE_MULTIPLE) -> int:
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
+def parse_size(text: str | int | tuple[int, int], multiple: int | None = SIZE_MULTIPLE) -> tuple[int, int]:
+    """``224`` -> (224, 224); ``"512x384"`` -> (512, 384) as (height, width).
+
+    With ``multiple`` set, each side must be a multiple of it; the error suggests the nearest
+    valid size.
+    """
+    if isinstance(text, tuple):
+        h, w = text
+    else:
+        parts = str(text).lower().replace(" ", "").split("x")
+        try:
+            nums = [int(p) for p in parts]
+        except ValueError:
+            raise ConfigError(f"size {text!r} is not an integer or HxW (e.g. 224 or 512x384)") from None
+        if len(nums) == 1:
+            h = w = nums[0]
+        elif len(nums) == 2:
+            h, w = nums
+        else:
+            raise ConfigError(f"size {text!r} is not an integer or HxW (e.g. 224 or 512x384)")
+    if h <= 0 or w <= 0:
+        raise ConfigError(f"size {text!r} must be positive")
+    if multiple and (h % multiple or w % multiple):
+        nh, nw = nearest_multiple(h, multiple), nearest_multiple(w, multiple)
+        suggestion = str(nh) if (h == w and nh == nw) else f"{nh}x{nw}"
+        raise ConfigError(f"size {text} is not a multiple of {multiple}; use {suggestion}")
+    return int(h), int(w)
+
+
+def parse_background(text: str | tuple[int, int, int]) -> tuple[int, int, int]:
+    """``white``, ``black`` or ``R,G,B`` -> an RGB triple."""
+    if isinstance(text, tuple):
+        return text
+    if text in BACKGROUNDS:
+        return BACKGROUNDS[text]
+    try:
+        rgb = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise ConfigError(f"background {text!r} is not one of {', '.join(BACKGROUNDS)} or R,G,B (0-255)")
+    return rgb  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How a (photo, garment mask) and a (cloth, cloth mask) become model input and target.
+
+    Recorded in every checkpoint so that `extract` and `evaluate` apply exactly what training did.
+    """
+
+    size: tuple[int, int] = (224, 224)  # (height, width) of model input and output
+    garment_labels: tuple[int, ...] = DEFAULT_GARMENT_LABELS
+    background: tuple[int, int, int] = (255, 255, 255)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PreprocessConfig:
+        return cls(
+            size=tuple(d["size"]),
+            garment_labels=tuple(d["garment_labels"]),
+            background=tuple(d["background"]),
+        )
