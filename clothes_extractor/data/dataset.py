@@ -1,0 +1,94 @@
+"""The torch Dataset over a VITON-HD-layout folder (full size or a downsampled copy)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from clothes_extractor.config import PreprocessConfig
+from clothes_extractor.data.transforms import AugmentConfig, AugmentParams, augment, preprocess_sample
+from clothes_extractor.data.viton import list_ids, missing_files, read_id_list, read_sample, resolve_split_dir
+from clothes_extractor.errors import DataError
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float (3, H, W) in [-1, 1]; uint8 (H, W) -> float (1, H, W) in [0, 1]."""
+    t = torch.from_numpy(np.array(image, copy=True))  # PIL-backed arrays are read-only
+    if t.ndim == 2:
+        return t.unsqueeze(0).float().div_(255)
+    return t.permute(2, 0, 1).float().div_(127.5).sub_(1)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """float (3, H, W) in [-1, 1] -> uint8 (H, W, 3); float (1, H, W) in [0, 1] -> uint8 (H, W)."""
+    image = image.detach().float().cpu()
+    if image.shape[0] == 1:
+        return (image[0].clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+class VitonDataset(Dataset):
+    """Model-ready samples of a VITON-HD split folder.
+
+    Args:
+        root: data set root (holding ``train/``, ``test/``) or a split folder itself.
+        split: ``train`` or ``test``.
+        ids: which samples: a list of ids, a list file (``split``'s lists, a pair file: first
+            column), or None for every photo in ``image/``.
+        preprocess: size, garment labels, background.
+        augment: paired geometric augmentation, or None.
+
+    Each item is a dict:
+        ``input``  (3, H, W) float in [-1, 1]: the photo's garment pixels, centred and padded;
+        ``target`` (3, H, W) float in [-1, 1]: the cloth on the background;
+        ``alpha``  (1, H, W) float in [0, 1]: the cloth mask;
+        ``id``     the sample id.
+    Augmentation draws from torch's global RNG (seeded per DataLoader worker), once per sample.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        ids: Sequence[str] | str | os.PathLike | None = None,
+        preprocess: PreprocessConfig = PreprocessConfig(),
+        augment: AugmentConfig | None = None,
+    ) -> None:
+        self.split_dir = resolve_split_dir(root, split)
+        if ids is None:
+            ids = list_ids(self.split_dir)
+        elif isinstance(ids, (str, os.PathLike)):
+            ids = read_id_list(Path(ids))
+        self.ids = list(ids)
+        if not self.ids:
+            raise DataError(f"no samples selected in {self.split_dir}")
+        missing = [(i, p) for i in self.ids for p in missing_files(self.split_dir, i)]
+        if missing:
+            listed = "; ".join(f"sample {i}: {p}" for i, p in missing[:5])
+            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+            raise DataError(
+                f"{len(missing)} file(s) missing in {self.split_dir}: {listed}{more}. "
+                "Run `clothes-extractor split`, which lists only complete samples"
+            )
+        self.preprocess = preprocess
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Preprocessed uint8 (input (H, W, 3), target (H, W, 3), alpha (H, W)), no augmentation."""
+        return preprocess_sample(read_sample(self.split_dir, self.ids[index]), self.preprocess)
+
+    def __getitem__(self, index: int) -> dict:
+        x, y, alpha = self.arrays(index)
+        if self.augment is not None:
+            p = AugmentParams.draw(self.augment, tuple(torch.rand(3).tolist()))
+            bg = self.preprocess.background
+            x, y, alpha = augment(x, p, bg), augment(y, p, bg), augment(alpha, p, 0)
+        return {"input": to_tensor(x), "target": to_tensor(y), "alpha": to_tensor(alpha), "id": self.ids[index]}

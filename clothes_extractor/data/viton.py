@@ -1,0 +1,230 @@
+"""The VITON-HD layout: folders, labels, palette, sample ids, and reading one sample's files.
+
+No torch here: `split`, `downsample` and `make-sample-data` use this module and must start fast.
+
+Layout of a data set root (``zalando-hd-resized/`` or a downsampled copy)::
+
+    train_pairs.txt  test_pairs.txt            "<person>.jpg <cloth>.jpg" per line
+    train/ test/                               one folder per split, each with:
+        image/<id>.jpg                         person photo, RGB JPEG (768x1024 at full size)
+        image-parse-v3/<id>.png                palette PNG, pixel values = CIHP label indices 0-19
+        cloth/<id>.jpg                         the garment on a near-white background, RGB JPEG
+        cloth-mask/<id>.jpg                    greyscale JPEG, near-binary: threshold at 128
+        image-parse-agnostic-v3.2/<id>.png     (unused by training; kept by `downsample`)
+        agnostic-v3.2/<id>.jpg, image-densepose/<id>.jpg, agnostic-mask/<id>_mask.png,
+        openpose_img/<id>_rendered.png, openpose_json/<id>_keypoints.json
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from clothes_extractor.errors import DataError
+from clothes_extractor.fileio import open_image
+
+SPLITS = ("train", "test")
+
+# CIHP labels, the index of each is its value in image-parse-v3.
+LABELS: tuple[str, ...] = (
+    "background", "hat", "hair", "glove", "sunglasses", "upper-clothes", "dress", "coat",
+    "socks", "pants", "torso-skin", "scarf", "skirt", "face", "left-arm", "right-arm",
+    "left-leg", "right-leg", "left-shoe", "right-shoe",
+)
+UPPER_CLOTHES = 5
+DEFAULT_GARMENT_LABELS: tuple[int, ...] = (UPPER_CLOTHES,)
+
+# The palette of VITON-HD's parse maps (read off the real files): 20 label colours, then a
+# grey ramp (i, i, i) for the unused indices 20-255.
+_LABEL_COLOURS: tuple[tuple[int, int, int], ...] = (
+    (0, 0, 0), (128, 0, 0), (254, 0, 0), (0, 85, 0), (169, 0, 51), (254, 85, 0), (0, 0, 85),
+    (0, 119, 220), (85, 85, 0), (0, 85, 85), (85, 51, 0), (52, 86, 128), (0, 128, 0),
+    (0, 0, 254), (51, 169, 220), (0, 254, 254), (85, 254, 169), (169, 254, 85), (254, 254, 0),
+    (254, 169, 0),
+)
+VITON_PALETTE: list[int] = [c for rgb in _LABEL_COLOURS for c in rgb] + [
+    v for i in range(len(_LABEL_COLOURS), 256) for v in (i, i, i)
+]
+
+MASK_THRESHOLD = 128
+
+# Folder -> file name pattern of one sample. The first four are what training reads.
+PHOTO, PARSE, CLOTH, CLOTH_MASK = "image", "image-parse-v3", "cloth", "cloth-mask"
+FOLDERS: dict[str, str] = {
+    PHOTO: "{id}.jpg",
+    PARSE: "{id}.png",
+    CLOTH: "{id}.jpg",
+    CLOTH_MASK: "{id}.jpg",
+    "image-parse-agnostic-v3.2": "{id}.png",
+    "agnostic-v3.2": "{id}.jpg",
+    "image-densepose": "{id}.jpg",
+    "agnostic-mask": "{id}_mask.png",
+    "openpose_img": "{id}_rendered.png",
+    "openpose_json": "{id}_keypoints.json",
+}
+REQUIRED_FOLDERS: tuple[str, ...] = (PHOTO, PARSE, CLOTH, CLOTH_MASK)
+# Folders whose files are label maps (palette PNGs): resized with nearest neighbour only.
+LABEL_MAP_FOLDERS = frozenset({PARSE, "image-parse-agnostic-v3.2"})
+# Folders whose files are greyscale masks.
+MASK_FOLDERS = frozenset({CLOTH_MASK, "agnostic-mask"})
+
+
+def parse_garment_labels(text: str) -> tuple[int, ...]:
+    """``"5"`` or ``"5,6,7"`` or label names (``"upper-clothes,dress"``) -> sorted label ids."""
+    out: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        if part.isdigit() and 0 <= int(part) < len(LABELS):
+            out.add(int(part))
+        elif part in LABELS:
+            out.add(LABELS.index(part))
+        else:
+            valid = ", ".join(f"{i}={n}" for i, n in enumerate(LABELS))
+            raise DataError(f"unknown garment label {part!r}; valid labels: {valid}")
+    if not out:
+        raise DataError("the garment label set is empty; give at least one label, e.g. 5")
+    return tuple(sorted(out))
+
+
+def sample_path(split_dir: Path, folder: str, sample_id: str) -> Path:
+    return split_dir / folder / FOLDERS[folder].format(id=sample_id)
+
+
+def id_from_filename(folder: str, name: str) -> str | None:
+    """Inverse of FOLDERS[folder]: ``openpose_img/00006_00_rendered.png`` -> ``00006_00``."""
+    prefix, suffix = FOLDERS[folder].split("{id}")
+    if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix) + len(suffix):
+        return name[len(prefix): len(name) - len(suffix)]
+    return None
+
+
+def resolve_split_dir(root: str | os.PathLike, split: str = "train") -> Path:
+    """``root/split`` if it exists, or ``root`` itself if it already is a split folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data set folder not found: {root}")
+    if (root / split).is_dir():
+        return root / split
+    if (root / PHOTO).is_dir():
+        return root
+    found = [s for s in SPLITS if (root / s).is_dir()]
+    hint = f" (it has {', '.join(found)})" if found else ""
+    raise DataError(
+        f"{root} has no {split}/ folder and is not a split folder itself (no {PHOTO}/){hint}; "
+        f"expected the VITON-HD layout: {root}/{split}/{PHOTO}/<id>.jpg, ..."
+    )
+
+
+def read_id_list(path: str | os.PathLike) -> list[str]:
+    """Ids from a list file: one per line, first column, ``.jpg``/``.png`` suffix dropped.
+
+    Reads `split`'s lists, VITON-HD's pair files (first column = the person) and plain id lists.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"id list not found: {path}")
+    ids: list[str] = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        ids.append(Path(line.split()[0]).stem)
+    return ids
+
+
+def list_ids(split_dir: Path) -> list[str]:
+    """All sample ids of a split folder, from its photos, sorted."""
+    photo_dir = split_dir / PHOTO
+    if not photo_dir.is_dir():
+        raise DataError(f"missing folder {photo_dir} (the person photos of the data set)")
+    ids = sorted(i for n in os.listdir(photo_dir) if (i := id_from_filename(PHOTO, n)))
+    if not ids:
+        raise DataError(f"no photos (<id>.jpg) in {photo_dir}")
+    return ids
+
+
+def missing_files(split_dir: Path, sample_id: str) -> list[Path]:
+    return [p for f in REQUIRED_FOLDERS if not (p := sample_path(split_dir, f, sample_id)).is_file()]
+
+
+def read_label_map(path: Path, sample_id: str | None = None) -> np.ndarray:
+    """A parse map as (H, W) uint8 label indices. Rejects images that are not label maps."""
+    who = f"sample {sample_id}: " if sample_id else ""
+    image = open_image(path, f"{who}parse map")
+    if image.mode not in ("P", "L"):
+        raise DataError(
+            f"{who}{path} is not a label map: mode {image.mode}, expected a palette (P) or "
+            "greyscale (L) PNG whose pixel values are label indices"
+        )
+    labels = np.asarray(image)
+    if labels.size and labels.max() >= len(LABELS):
+        raise DataError(
+            f"{who}{path} is not a VITON-HD label map: it holds value {int(labels.max())}, "
+            f"labels go from 0 to {len(LABELS) - 1}"
+        )
+    return labels
+
+
+def read_mask(path: Path, sample_id: str | None = None, what: str = "mask") -> np.ndarray:
+    """A greyscale mask as (H, W) bool (threshold 128, which absorbs JPEG ringing)."""
+    who = f"sample {sample_id}: " if sample_id else ""
+    image = open_image(path, f"{who}{what}")
+    return np.asarray(image.convert("L")) >= MASK_THRESHOLD
+
+
+def read_rgb_image(path: Path, sample_id: str | None = None, what: str = "image") -> np.ndarray:
+    who = f"sample {sample_id}: " if sample_id else ""
+    return np.asarray(open_image(path, f"{who}{what}").convert("RGB"))
+
+
+@dataclass(frozen=True)
+class RawSample:
+    """One sample's four training files, decoded. Arrays are (H, W[, 3]); sizes may differ
+    between photo and cloth (they do not in VITON-HD)."""
+
+    id: str
+    photo: np.ndarray  # (H, W, 3) uint8
+    parse: np.ndarray  # (H, W) uint8 label indices
+    cloth: np.ndarray  # (h, w, 3) uint8
+    cloth_mask: np.ndarray  # (h, w) bool
+
+
+def read_sample(split_dir: Path, sample_id: str) -> RawSample:
+    """Read the photo, parse map, cloth and cloth mask of one sample; errors name id and file."""
+    photo = read_rgb_image(sample_path(split_dir, PHOTO, sample_id), sample_id, "photo")
+    parse = read_label_map(sample_path(split_dir, PARSE, sample_id), sample_id)
+    if parse.shape != photo.shape[:2]:
+        raise DataError(
+            f"sample {sample_id}: parse map is {parse.shape[1]}x{parse.shape[0]} but the photo is "
+            f"{photo.shape[1]}x{photo.shape[0]}; they must match"
+        )
+    cloth = read_rgb_image(sample_path(split_dir, CLOTH, sample_id), sample_id, "cloth image")
+    cloth_mask = read_mask(sample_path(split_dir, CLOTH_MASK, sample_id), sample_id, "cloth mask")
+    if cloth_mask.shape != cloth.shape[:2]:
+        raise DataError(
+            f"sample {sample_id}: cloth mask is {cloth_mask.shape[1]}x{cloth_mask.shape[0]} but the "
+            f"cloth image is {cloth.shape[1]}x{cloth.shape[0]}; they must match"
+        )
+    return RawSample(sample_id, photo, parse, cloth, cloth_mask)
+
+
+def garment_mask(parse: np.ndarray, labels: tuple[int, ...] = DEFAULT_GARMENT_LABELS) -> np.ndarray:
+    """(H, W) bool: pixels whose label is in the garment set."""
+    return np.isin(parse, labels)
+
+
+def has_garment(split_dir: Path, sample_id: str, labels: tuple[int, ...]) -> bool:
+    """Whether the sample's parse map holds any garment pixel (reads only the parse map)."""
+    return bool(garment_mask(read_label_map(sample_path(split_dir, PARSE, sample_id), sample_id), labels).any())
+
+
+def to_palette_image(labels: np.ndarray, palette: list[int] | None = None) -> Image.Image:
+    """(H, W) uint8 label indices -> palette PNG image with the VITON palette."""
+    image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8))
+    image.putpalette(palette or VITON_PALETTE)  # turns the L image into P, indices unchanged
+    return image
