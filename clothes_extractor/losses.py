@@ -1,0 +1,265 @@
+"""Losses of the generator and the discriminator.
+
+Each loss is a pure function plus a thin ``nn.Module`` with the same defaults, as kornia does.
+Images are (B, 3, H, W) in [-1, 1] (the generator's tanh range) unless said otherwise; every
+loss returns a scalar tensor, the mean over the batch.
+
+=================  ====================================  =========================
+loss               value                                 minimum
+=================  ====================================  =========================
+``l1_loss``        mean |pred - target|                  0 for identical images
+``ssim_loss``      (1 - SSIM) / 2, kornia's definition   0 for identical images
+``perceptual``     mean over 4 VGG16 layers of the L1    0 for identical images
+``gan_loss``       BCE-with-logits (vanilla) or MSE      --
+``alpha_loss``     BCE-with-logits against the mask      entropy of the mask
+=================  ====================================  =========================
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import kornia
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clothes_extractor.errors import ConfigError
+
+GAN_MODES = ("vanilla", "lsgan")
+GanMode = Literal["vanilla", "lsgan"]
+
+# torchvision vgg16().features: index of the ReLU after conv1_2, conv2_2, conv3_3, conv4_3
+VGG16_LAYERS: dict[str, int] = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _check_same_shape(pred: torch.Tensor, target: torch.Tensor, what: str = "pred and target") -> None:
+    if pred.shape != target.shape:
+        raise ValueError(f"{what} must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+
+
+def _check_images(pred: torch.Tensor, target: torch.Tensor) -> None:
+    _check_same_shape(pred, target)
+    if pred.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W) images, got shape {tuple(pred.shape)}")
+
+
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]."""
+    return (x + 1.0) * 0.5
+
+
+# ------------------------------------------------------------------------------------- L1
+
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error.
+
+    Args:
+        pred: (B, C, H, W), any range.
+        target: same shape as ``pred``.
+
+    Returns:
+        scalar, ``mean(|pred - target|)``; 0 for identical inputs; symmetric.
+
+    >>> l1_loss(torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2))
+    tensor(1.)
+    """
+    _check_same_shape(pred, target)
+    return F.l1_loss(pred, target)
+
+
+class L1Loss(nn.Module):
+    """Module form of :func:`l1_loss`."""
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return l1_loss(pred, target)
+
+
+# ----------------------------------------------------------------------------------- SSIM
+
+
+def ssim_loss(pred: torch.Tensor, target: torch.Tensor, window_size: int = 11) -> torch.Tensor:
+    """Structural dissimilarity through ``kornia.losses.ssim_loss``, kept as kornia defines it.
+
+    Args:
+        pred: (B, C, H, W) in [-1, 1].
+        target: (B, C, H, W) in [-1, 1].
+        window_size: side of the Gaussian window (odd).
+
+    Returns:
+        scalar ``(1 - SSIM) / 2`` in [0, 1] (NOT ``1 - SSIM``): 0 for identical images, 0.5
+        for uncorrelated ones. Both images are mapped to [0, 1] first (``max_val=1``); the mean
+        runs over batch, channels and pixels (``padding="same"``). Symmetric.
+    """
+    _check_images(pred, target)
+    if window_size < 1 or window_size % 2 == 0:
+        raise ValueError(f"window_size must be a positive odd number, got {window_size}")
+    return kornia.losses.ssim_loss(to_unit_range(pred), to_unit_range(target), window_size, max_val=1.0)
+
+
+class SSIMLoss(nn.Module):
+    """Module form of :func:`ssim_loss`."""
+
+    def __init__(self, *, window_size: int = 11) -> None:
+        super().__init__()
+        self.window_size = window_size
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ssim_loss(pred, target, self.window_size)
+
+
+# ----------------------------------------------------------------------------- Perceptual
+
+
+class VGG16Features(nn.Module):
+    """Frozen VGG16 up to relu4_3, returning the relu1_2, relu2_2, relu3_3, relu4_3 features.
+
+    Input in [-1, 1] is mapped to [0, 1] and normalised with the ImageNet mean and std (buffers,
+    so they follow ``.to()``). The parameters never require gradients and the module stays in
+    eval mode whatever ``.train()`` is asked (gradients still flow to the *input*).
+
+    Args:
+        pretrained: ImageNet weights from the torch hub cache
+            (:func:`clothes_extractor.weights.vgg16_features`, which never downloads) or random.
+    """
+
+    def __init__(self, *, pretrained: bool) -> None:
+        super().__init__()
+        from clothes_extractor.weights import vgg16_features
+
+        last = max(VGG16_LAYERS.values())
+        self.features = vgg16_features(pretrained)[: last + 1]  # truncated after relu4_3
+        self.layer_indices = tuple(sorted(VGG16_LAYERS.values()))
+        for module in self.features:
+            if isinstance(module, nn.ReLU):
+                module.inplace = False  # the returned activations must not be overwritten
+        self.features.requires_grad_(False)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        super().train(False)
+
+    def train(self, mode: bool = True) -> VGG16Features:  # noqa: ARG002 - always eval
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Args:
+            x: (B, 3, H, W) in [-1, 1].
+
+        Returns:
+            4 feature maps: (B, 64, H, W), (B, 128, H/2, W/2), (B, 256, H/4, W/4),
+            (B, 512, H/8, W/8).
+        """
+        B, C, H, W = x.shape
+        if C != 3:
+            raise ValueError(f"VGG16 features need 3-channel images, got shape {tuple(x.shape)}")
+        h = (to_unit_range(x) - self.mean) / self.std
+        out = []
+        for i, layer in enumerate(self.features):
+            h = layer(h)
+            if i in self.layer_indices:
+                out.append(h)
+        return out
+
+
+def perceptual_loss(pred: torch.Tensor, target: torch.Tensor, vgg: VGG16Features) -> torch.Tensor:
+    """L1 between VGG16 features, averaged over the four layers.
+
+    Args:
+        pred: (B, 3, H, W) in [-1, 1].
+        target: (B, 3, H, W) in [-1, 1].
+        vgg: the (single, frozen) feature extractor.
+
+    Returns:
+        scalar ``mean_l(mean |phi_l(pred) - phi_l(target)|)`` over l in relu1_2, relu2_2,
+        relu3_3, relu4_3 (each layer's L1 is a mean over its elements, then the four are
+        averaged, not summed); 0 for identical images; symmetric. Both images go through
+        ``vgg`` in one batch.
+    """
+    _check_images(pred, target)
+    B = pred.shape[0]
+    feats = vgg(torch.cat([pred, target], dim=0))
+    return torch.stack([F.l1_loss(f[:B], f[B:]) for f in feats]).mean()
+
+
+class PerceptualLoss(nn.Module):
+    """Module form of :func:`perceptual_loss`, owning one frozen :class:`VGG16Features`.
+
+    Args:
+        pretrained: True for ImageNet VGG16 weights from the torch hub cache (raises
+            :class:`~clothes_extractor.errors.WeightsUnavailableError` if the file is absent,
+            never downloads); False for random weights (tests, demos).
+    """
+
+    def __init__(self, *, pretrained: bool) -> None:
+        super().__init__()
+        self.vgg = VGG16Features(pretrained=pretrained)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return perceptual_loss(pred, target, self.vgg)
+
+
+# ---------------------------------------------------------------------------- Adversarial
+
+
+def _check_gan_mode(mode: str) -> None:
+    if mode not in GAN_MODES:
+        raise ConfigError(f"GAN loss mode {mode!r} is not one of {', '.join(GAN_MODES)}")
+
+
+def gan_loss(logits: torch.Tensor, target_is_real: bool, mode: GanMode = "vanilla") -> torch.Tensor:
+    """Adversarial loss of discriminator logits against an all-real or all-fake label.
+
+    Args:
+        logits: (B, 1, h, w) PatchGAN logits (any shape works).
+        target_is_real: compare with 1 (real) or 0 (fake).
+        mode: ``"vanilla"``: binary cross-entropy with logits (``log 2`` at logits 0);
+            ``"lsgan"``: mean squared error of the raw logits against 1 or 0.
+
+    Returns:
+        scalar, the mean over all patches of the batch.
+    """
+    _check_gan_mode(mode)
+    target = torch.ones_like(logits) if target_is_real else torch.zeros_like(logits)
+    if mode == "vanilla":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    return F.mse_loss(logits, target)
+
+
+class GANLoss(nn.Module):
+    """Module form of :func:`gan_loss`; ``forward(logits, target_is_real)``."""
+
+    def __init__(self, *, mode: GanMode = "vanilla") -> None:
+        super().__init__()
+        _check_gan_mode(mode)
+        self.mode = mode
+
+    def forward(self, logits: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        return gan_loss(logits, target_is_real, self.mode)
+
+
+# ---------------------------------------------------------------------------------- Alpha
+
+
+def alpha_loss(alpha_logit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the generator's alpha logit against the garment mask.
+
+    Args:
+        alpha_logit: (B, 1, H, W), unbounded.
+        mask: (B, 1, H, W) in [0, 1] (``cloth-mask``; soft values allowed).
+
+    Returns:
+        scalar, mean BCE-with-logits; its minimum over logits is the mask's entropy (0 for a
+        binary mask, approached as the logits go to +-infinity on the right side).
+    """
+    _check_same_shape(alpha_logit, mask, "alpha_logit and mask")
+    return F.binary_cross_entropy_with_logits(alpha_logit, mask.to(alpha_logit.dtype))
+
+
+class AlphaLoss(nn.Module):
+    """Module form of :func:`alpha_loss`."""
+
+    def forward(self, alpha_logit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return alpha_loss(alpha_logit, mask)

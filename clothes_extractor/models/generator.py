@@ -1,0 +1,205 @@
+"""The generator: an smp ``Unet`` whose four output channels are a colour image and an alpha logit.
+
+Three channels go through ``tanh`` (the catalogue image in [-1, 1]); the fourth stays a logit
+of the garment's alpha (trained against ``cloth-mask``), so ``extract`` can write a cut-out as
+well as an image on the catalogue background.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, fields
+from typing import Any, NamedTuple
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+from clothes_extractor import weights as weights_lib
+from clothes_extractor.config import SIZE_MULTIPLE, nearest_multiple
+from clothes_extractor.errors import ConfigError
+
+DECODER_ATTENTIONS = (None, "scse")
+RGB_CHANNELS = 3
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Arguments that rebuild a :class:`Generator`; stored as JSON in every checkpoint.
+
+    A checkpoint rebuilds with ``encoder_weights=None`` and loads its own weights
+    (:meth:`for_checkpoint_load`), so loading never touches the network.
+    """
+
+    encoder: str = "resnet34"  # any smp encoder name, or tu-<timm model>
+    encoder_weights: str | None = None  # "imagenet" or None (random initialisation)
+    decoder_attention: str | None = "scse"  # "scse" or None
+    in_channels: int = 3
+    out_channels: int = 4  # 3 colour channels + 1 alpha logit
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"generator config has unknown keys {unknown}; expected some of {sorted(known)} "
+                "(was the checkpoint written by a newer clothes-extractor?)"
+            )
+        return cls(**data)
+
+    def for_checkpoint_load(self) -> GeneratorConfig:
+        """The same architecture without pretrained weights, to load a checkpoint's own."""
+        return GeneratorConfig(**{**self.to_dict(), "encoder_weights": None})
+
+
+class GeneratorOutput(NamedTuple):
+    """What :class:`Generator` returns; unpacks as ``rgb, alpha_logit = generator(x)``."""
+
+    rgb: torch.Tensor  # (B, 3, H, W) in [-1, 1]
+    alpha_logit: torch.Tensor  # (B, 1, H, W), unbounded; sigmoid gives the alpha in [0, 1]
+
+
+def check_size(height: int, width: int, multiple: int = SIZE_MULTIPLE) -> None:
+    """Raise :class:`ConfigError` with the nearest valid size unless both sides divide by ``multiple``."""
+    if height % multiple or width % multiple:
+        nh, nw = nearest_multiple(height, multiple), nearest_multiple(width, multiple)
+        raise ConfigError(f"size {height}x{width} is not a multiple of {multiple}; use {nh}x{nw}")
+
+
+class Generator(nn.Module):
+    """smp ``Unet`` (scSE attention in the decoder) with a colour head and an alpha head.
+
+    Args:
+        encoder: smp encoder name (``resnet18``, ``resnet34``, ...) or ``tu-<timm model>``.
+        encoder_weights: ``"imagenet"`` (looked up offline first, see
+            :func:`clothes_extractor.weights.resolve_encoder_weights`) or None.
+        decoder_attention: ``"scse"`` or None.
+        in_channels: channels of the input image.
+        out_channels: must be 4 (3 colours through tanh + 1 alpha logit).
+
+    Raises:
+        ConfigError: unknown encoder or weights name, invalid attention or channel count.
+        WeightsUnavailableError: pretrained weights are neither cached nor downloadable.
+
+    Example:
+        >>> g = Generator(encoder="resnet18", encoder_weights=None)
+        >>> rgb, alpha_logit = g(torch.zeros(2, 3, 64, 64))
+        >>> rgb.shape, alpha_logit.shape
+        (torch.Size([2, 3, 64, 64]), torch.Size([2, 1, 64, 64]))
+    """
+
+    size_multiple = SIZE_MULTIPLE  # encoder depth 5: each side must divide by 2**5
+
+    def __init__(
+        self,
+        *,
+        encoder: str = "resnet34",
+        encoder_weights: str | None = None,
+        decoder_attention: str | None = "scse",
+        in_channels: int = 3,
+        out_channels: int = 4,
+    ) -> None:
+        super().__init__()
+        self.config = GeneratorConfig(
+            encoder=encoder,
+            encoder_weights=encoder_weights,
+            decoder_attention=decoder_attention,
+            in_channels=in_channels,
+            out_channels=out_channels,
+        )
+        weights_lib.check_encoder_name(encoder)
+        if decoder_attention not in DECODER_ATTENTIONS:
+            raise ConfigError(f"decoder attention {decoder_attention!r} is not one of scse, none")
+        if in_channels < 1:
+            raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
+        if out_channels != RGB_CHANNELS + 1:
+            raise ConfigError(
+                f"out_channels must be 4 (3 colour channels + 1 alpha logit), got {out_channels}"
+            )
+        self.unet = _build_unet(
+            encoder=encoder,
+            encoder_weights=encoder_weights,
+            decoder_attention=decoder_attention,
+            in_channels=in_channels,
+            out_channels=out_channels,
+        )
+        _drop_unused_attention(self.unet)
+
+    @classmethod
+    def from_config(cls, cfg: GeneratorConfig) -> Generator:
+        return cls(**cfg.to_dict())
+
+    def forward(self, x: torch.Tensor) -> GeneratorOutput:
+        """Args:
+            x: (B, C_in, H, W) in [-1, 1]; H and W multiples of 32.
+
+        Returns:
+            :class:`GeneratorOutput`: ``rgb`` (B, 3, H, W) in [-1, 1] and
+            ``alpha_logit`` (B, 1, H, W).
+        """
+        if x.ndim != 4:
+            raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+        B, C, H, W = x.shape
+        if C != self.config.in_channels:
+            raise ValueError(f"expected {self.config.in_channels} input channels, got {C} (shape {tuple(x.shape)})")
+        check_size(H, W, self.size_multiple)
+        out = self.unet(x)
+        return GeneratorOutput(rgb=torch.tanh(out[:, :RGB_CHANNELS]), alpha_logit=out[:, RGB_CHANNELS:])
+
+
+def build_generator(cfg: GeneratorConfig) -> Generator:
+    """Build the generator that ``cfg`` describes (pretrained weights resolved offline first)."""
+    return Generator.from_config(cfg)
+
+
+def _build_unet(
+    *, encoder: str, encoder_weights: str | None, decoder_attention: str | None, in_channels: int, out_channels: int
+) -> smp.Unet:
+    common = dict(
+        encoder_name=encoder,
+        decoder_attention_type=decoder_attention,
+        classes=out_channels,
+        activation=None,
+    )
+    if encoder_weights is None:
+        return smp.Unet(encoder_weights=None, in_channels=in_channels, **common)
+
+    # Resolve the file ourselves (cache first, fail fast offline), then hand smp/timm the local
+    # file: smp's own download path would retry a dead network for tens of seconds.
+    path = weights_lib.resolve_encoder_weights(encoder, encoder_weights)
+    if encoder.startswith("tu-"):
+        # timm loads a local file given as pretrained_cfg_overlay; smp passes the kwarg through.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # smp: "encoder_weights should be True" for tu-
+            return smp.Unet(
+                encoder_weights=encoder_weights,
+                in_channels=in_channels,
+                pretrained_cfg_overlay={"file": str(path)},
+                **common,
+            )
+
+    from safetensors.torch import load_file
+
+    # Same steps as smp.encoders.get_encoder with weights: build for 3 channels, load, then
+    # adapt the first convolution to in_channels the way smp does for pretrained encoders.
+    unet = smp.Unet(encoder_weights=None, in_channels=3, **common)
+    unet.encoder.load_state_dict(load_file(str(path), device="cpu"))
+    unet.encoder.set_in_channels(in_channels, pretrained=True)
+    return unet
+
+
+def _drop_unused_attention(unet: smp.Unet) -> None:
+    """Replace the attention that smp builds but never calls with an Identity.
+
+    smp's last decoder block has no skip connection, and applies ``attention1`` only to a
+    concatenated skip: with scSE its parameters would never get a gradient, which makes DDP
+    fail ("Expected to have finished reduction...") unless ``find_unused_parameters=True``.
+    The outputs are unchanged; the state dict loses those unused keys.
+    """
+    n_skips = len(unet.encoder.out_channels) - 2  # features minus the input-resolution one minus the head
+    for block in list(unet.decoder.blocks)[n_skips:]:
+        block.attention1 = nn.Identity()
