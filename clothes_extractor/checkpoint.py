@@ -1,0 +1,131 @@
+"""Self-describing checkpoints: safetensors weights whose header carries the JSON to rebuild them.
+
+A checkpoint ``best.safetensors`` holds the generator's weights, and in its metadata the model
+arguments, the preprocessing settings, the training arguments, epoch, step and the last
+validation metrics. ``best.json`` beside it is a readable copy of that metadata (not needed to
+load). The training state for ``--resume`` (optimisers, schedulers, discriminator, RNG) is
+``last.state.pt``, read with ``torch.load(weights_only=True)``: no file a user may have
+downloaded is ever unpickled into arbitrary objects, and loading never touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from clothes_extractor.errors import CheckpointError, ConfigError
+from clothes_extractor.fileio import atomic_path, atomic_write_text
+
+FORMAT = "clothes-extractor/checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "clothes_extractor"
+
+
+def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Write weights + metadata atomically to ``path`` (``.safetensors``) and a JSON copy beside it."""
+    path = Path(path)
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+    text = json.dumps(meta, indent=2, sort_keys=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: text})
+    atomic_write_text(path.with_suffix(".json"), text + "\n")
+    return path
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a run folder (-> its ``best.safetensors``, else ``last.safetensors``)."""
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"no best.safetensors or last.safetensors in {path}; is it a training run folder?")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a checkpoint; CheckpointError if the file is not one of ours."""
+    path = resolve_checkpoint(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from None
+    try:
+        meta = json.loads(header[META_KEY])
+        if meta.get("format") != FORMAT:
+            raise KeyError("format")
+    except (KeyError, json.JSONDecodeError, AttributeError):
+        raise CheckpointError(
+            f"{path} was not written by clothes-extractor (no {FORMAT} metadata); "
+            "train one with `clothes-extractor train-unet` or `train-gan`"
+        ) from None
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {meta['version']}; this clothes-extractor reads "
+            f"up to {FORMAT_VERSION}: upgrade clothes-extractor"
+        )
+    meta["path"] = str(path)
+    return meta
+
+
+def load_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    path = resolve_checkpoint(path)
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read the weights in {path}: {exc}") from None
+
+
+def load_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path: str | os.PathLike) -> None:
+    """load_state_dict with a CheckpointError naming the file on any key or shape mismatch."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise CheckpointError(f"{path} does not fit the model it describes: {' '.join(first)}") from None
+
+
+def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Resumable training state (tensors, numbers, strings, lists, dicts only), atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_state(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"training state not found: {path} (a run folder from train-unet/train-gan has it)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors come in many types; none may reach the user raw
+        raise CheckpointError(f"cannot read training state {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Rebuild a generator from a checkpoint alone: (model in eval mode, metadata).
+
+    The encoder is built with ``encoder_weights=None`` and then gets the checkpoint's weights,
+    so loading never touches the network.
+    """
+    from clothes_extractor.models.generator import GeneratorConfig, build_generator
+
+    meta = read_meta(path)
+    if meta.get("kind") != "generator":
+        raise CheckpointError(f"{meta['path']} holds a {meta.get('kind')!r} model, not a garment generator")
+    try:
+        cfg = GeneratorConfig.from_dict({**meta["generator"], "encoder_weights": None})
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+        raise CheckpointError(f"{meta['path']} has an unreadable model description: {exc}") from None
+    model = build_generator(cfg)
+    load_into(model, load_state_dict(meta["path"]), meta["path"])
+    return model.to(device).eval(), meta

@@ -1,0 +1,230 @@
+"""train-unet / train-gan through the CLI on tiny synthetic data, on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from contextlib import nullcontext
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from clothes_extractor.cli import app
+from clothes_extractor.checkpoint import load_generator, read_meta
+from clothes_extractor.config import PreprocessConfig
+from clothes_extractor.data.dataset import VitonDataset
+from clothes_extractor.train import loop, steps
+from clothes_extractor.train.config import TrainConfig
+from clothes_extractor.train.loop import lr_factor
+
+runner = CliRunner()
+
+
+def _ok(result):
+    assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+def _user_error(result, code=1):
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+    return result.output
+
+
+def test_train_unet_writes_a_complete_run(train_args, tmp_path, lists):
+    result = runner.invoke(app, ["train-unet", *train_args("--epochs", "1", "--perceptual", "0.3", "--vgg-weights", "none")])
+    _ok(result)
+    run = tmp_path / "run"
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["epoch"] == 1 and record["step"] == 3  # 6 train samples, batch 2
+    assert set(record["train"]) == {"loss", "l1", "ssim_loss", "perceptual", "alpha"}
+    assert {"l1", "ssim", "psnr"} <= set(record["val"])
+    assert 0 < record["val"]["ssim"] < 1 and record["val"]["psnr"] > 0
+    grid = Image.open(run / "samples" / "epoch_001.png")
+    n_val = len(lists[1].read_text().split())
+    assert grid.size == (3 * 128, n_val * 128)  # 64-pixel tiles enlarged to 128
+    meta = read_meta(run / "best.safetensors")
+    assert meta["epoch"] == 1 and meta["preprocess"]["size"] == [64, 64]
+    assert meta["generator"]["encoder"] == "resnet18" and meta["generator"]["encoder_weights"] is None
+    assert meta["metrics"]["val"]["l1"] == pytest.approx(record["val"]["l1"])
+    assert json.loads((run / "best.json").read_text())["epoch"] == 1
+
+
+def test_checkpoint_rebuilds_the_trained_generator(train_args, tmp_path, synthetic_root, lists):
+    _ok(runner.invoke(app, ["train-unet", *train_args("--max-steps", "1", "--perceptual", "0")]))
+    model, meta = load_generator(tmp_path / "run")  # a run folder resolves to best.safetensors
+    ds = VitonDataset(synthetic_root, ids=lists[1], preprocess=PreprocessConfig.from_dict(meta["preprocess"]))
+    x = ds[0]["input"][None]
+    with torch.no_grad():
+        rgb, alpha = model(x)
+    assert rgb.shape == (1, 3, 64, 64) and alpha.shape == (1, 1, 64, 64)
+    # The checkpoint's validation L1 is reproduced by the rebuilt model.
+    with torch.no_grad():
+        l1 = np.mean([(model(ds[i]["input"][None])[0] - ds[i]["target"][None]).abs().mean().item() for i in range(len(ds))])
+    assert l1 == pytest.approx(meta["metrics"]["val"]["l1"], rel=1e-4)
+
+
+def test_train_gan_steps_both_networks(train_args, tmp_path):
+    result = runner.invoke(app, ["train-gan", *train_args("--max-steps", "2", "--gan-mode", "lsgan")])
+    _ok(result)
+    run = tmp_path / "run"
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"d", "g_gan", "l1", "alpha", "loss"} <= set(record["train"])
+    assert record["step"] == 2
+    state = torch.load(run / "last.state.pt", weights_only=True)
+    assert "discriminator" in state and set(state["optimizers"]) == {"g", "d"}
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["l1"] == 100.0 and cfg["beta1"] == 0.5 and cfg["lr"] == 2e-4 and cfg["gan_mode"] == "lsgan"
+
+
+def test_gan_step_freezes_d_for_the_generator_update(synthetic_root, lists):
+    from clothes_extractor.models.discriminator import DiscriminatorConfig, build_discriminator
+    from clothes_extractor.models.generator import GeneratorConfig, build_generator
+
+    cfg = TrainConfig(mode="gan", data=str(synthetic_root), out="unused", l1=100, perceptual=0, ssim=0)
+    torch.manual_seed(0)
+    g = build_generator(GeneratorConfig(encoder="resnet18"))
+    d = build_discriminator(DiscriminatorConfig())
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-4), torch.optim.Adam(d.parameters(), 1e-4)
+    calls = []
+    forward = g.forward
+    g.forward = lambda x: calls.append(1) or forward(x)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    batch = steps.Batch(x, x.flip(-1), torch.rand(2, 1, 64, 64))
+    d_before = [p.detach().clone() for p in d.parameters()]
+    out = steps.gan_step(g, d, opt_g, opt_d, batch, steps.LossModules(None), cfg, nullcontext)
+    assert len(calls) == 1  # one generator forward per step
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, d.parameters()))  # D stepped
+    assert all(p.requires_grad for p in d.parameters())  # and is trainable again afterwards
+    assert out["loss"] == pytest.approx(out["g_gan"] + 100 * out["l1"] + out["alpha"], rel=1e-5)
+
+
+def test_unet_loss_goes_down_on_a_tiny_fixed_set(synthetic_root, lists):
+    from clothes_extractor.models.generator import GeneratorConfig, build_generator
+
+    torch.manual_seed(0)
+    ds = VitonDataset(synthetic_root, ids=lists[0], preprocess=PreprocessConfig(size=(64, 64)))
+    items = [ds[i] for i in range(2)]
+    batch = steps.Batch(*(torch.stack([it[k] for it in items]) for k in ("input", "target", "alpha")))
+    cfg = TrainConfig(mode="unet", data=str(synthetic_root), out="unused", perceptual=0)
+    g = build_generator(GeneratorConfig(encoder="resnet18"))
+    opt = torch.optim.Adam(g.parameters(), lr=1e-3)
+    history = [steps.unet_step(g, opt, batch, steps.LossModules(None), cfg, nullcontext)["l1"].item() for _ in range(30)]
+    assert history[-1] < 0.5 * history[0], history
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(train_args, tmp_path):
+    common = ("--epochs", "2", "--perceptual", "0", "--augment")
+    _ok(runner.invoke(app, ["train-unet", *train_args(*common, out=tmp_path / "straight")]))
+    # One epoch (3 steps), stop, resume, one more epoch.
+    _ok(runner.invoke(app, ["train-unet", *train_args(*common, "--max-steps", "3", out=tmp_path / "split")]))
+    assert read_meta(tmp_path / "split" / "last.safetensors")["epoch"] == 1
+    result = runner.invoke(app, ["train-unet", "--resume", str(tmp_path / "split"), "--device", "cpu", "--workers", "0"])
+    _ok(result)
+    assert "resuming" in result.output
+    a = load_file(tmp_path / "straight" / "last.safetensors")
+    b = load_file(tmp_path / "split" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    ma = [json.loads(l) for l in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    mb = [json.loads(l) for l in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in mb] == [1, 2]
+    assert mb[1]["val"]["l1"] == pytest.approx(ma[1]["val"]["l1"], rel=1e-5)
+
+
+def test_sigint_saves_a_resumable_checkpoint(train_args, tmp_path, monkeypatch):
+    real_step = loop.unet_step
+    count = {"n": 0}
+
+    def step_then_ctrl_c(*args, **kwargs):
+        count["n"] += 1
+        out = real_step(*args, **kwargs)
+        if count["n"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
+        return out
+
+    monkeypatch.setattr(loop, "unet_step", step_then_ctrl_c)
+    result = runner.invoke(app, ["train-unet", *train_args("--epochs", "2", "--perceptual", "0")])
+    out = _user_error(result, 130)
+    assert "interrupted" in out and "--resume" in out
+    run = tmp_path / "run"
+    assert (run / "last.state.pt").is_file() and read_meta(run / "last.safetensors")["step"] == 2
+    monkeypatch.setattr(loop, "unet_step", real_step)
+    _ok(runner.invoke(app, ["train-unet", "--resume", str(run), "--device", "cpu", "--workers", "0"]))
+    assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(train_args, tmp_path, monkeypatch):
+    real_l1 = steps.l1_loss
+    count = {"n": 0}
+
+    def l1_nan_in_epoch_two(pred, target):
+        count["n"] += 1
+        value = real_l1(pred, target)
+        return value * float("nan") if count["n"] > 5 else value  # 3 train + 1 val batch in epoch 1
+
+    monkeypatch.setattr(steps, "l1_loss", l1_nan_in_epoch_two)
+    result = runner.invoke(app, ["train-unet", *train_args("--epochs", "3", "--perceptual", "0")])
+    out = _user_error(result)
+    assert "became nan" in out and "last good checkpoint" in out
+    run = tmp_path / "run"
+    meta = read_meta(run / "last.safetensors")
+    assert meta["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in load_file(run / "last.safetensors").values())
+
+
+def test_lr_schedule_is_constant_then_linear():
+    assert [lr_factor(e, 4) for e in range(4)] == [1.0, 1.0, 1.0, 0.5]
+    assert lr_factor(100, 200) == 1.0 and lr_factor(150, 200) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--size", "70"), "size 70 is not a multiple of 32; use 64"),
+        (("--size", "250x190"), "use 256x192"),
+        (("--gan-mode", "wgan"), "--gan-mode 'wgan'"),
+        (("--encoder", "resnet1234"), "resnet1234"),
+        (("--device", "tpu"), "--device 'tpu'"),
+    ],
+)
+def test_bad_options_are_clear_errors(train_args, extra, message):
+    result = runner.invoke(app, ["train-gan", *train_args(*extra)])
+    assert message in _user_error(result)
+
+
+def test_missing_lists_say_to_run_split(synthetic_root, tmp_path):
+    result = runner.invoke(app, ["train-unet", "--data", str(synthetic_root), "--size", "64", "--encoder-weights", "none", "--perceptual", "0", "--out", str(tmp_path / "r")])
+    assert "clothes-extractor split" in _user_error(result)
+
+
+def test_pretrained_weights_missing_fail_fast(train_args, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    args = train_args("--perceptual", "0")
+    args[args.index("--encoder-weights") + 1] = "imagenet"
+    out = _user_error(runner.invoke(app, ["train-unet", *args]))
+    assert "--encoder-weights none" in out
+    out = _user_error(runner.invoke(app, ["train-unet", *train_args("--perceptual", "0.3", "--overwrite")]))
+    assert "--perceptual 0" in out and "vgg16" in out
+
+
+def test_run_folder_is_not_overwritten(train_args, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    assert "--overwrite" in _user_error(runner.invoke(app, ["train-unet", *train_args("--perceptual", "0")]))
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
+
+
+def test_resume_of_a_foreign_folder(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    out = _user_error(runner.invoke(app, ["train-unet", "--resume", str(tmp_path / "elsewhere")]))
+    assert "not a training run folder" in out
