@@ -1,0 +1,161 @@
+"""Benchmark: seconds per 768x1024 photo through `extract`, with the model at 224 and 512x384.
+
+For each model size a generator (``--encoder``, random weights: speed does not depend on the
+values) is saved as a checkpoint with :func:`clothes_extractor.checkpoint.save_checkpoint`,
+exactly as training saves one, then:
+
+- ``load_s``: :func:`clothes_extractor.extract.load_extractor` (read the file, rebuild the
+  model, load the weights), timed apart and not part of the per-photo numbers;
+- one warm-up extraction, then ``--repeat`` timed ones of a real VITON-HD photo (768x1024)
+  and its parse map, each split into ``read`` (decode photo + mask), ``prepare`` (the training
+  preprocessing), ``model`` (forward), ``finish`` (back to the 768x1024 catalogue frame) and
+  ``write`` (JPEG); ``per_photo_s`` is the median of their sum, ``in_memory_s`` of
+  prepare + model + finish (what :meth:`Extractor.extract` costs);
+- ``batch_per_photo_s``: folder mode's batched forward (``--batch-size`` photos at a time,
+  prepare + model + finish), divided by the batch size.
+
+Prints one JSON object. Usage::
+
+    python benchmarks/extract.py                     # resnet34, 224 and 512x384, CPU
+    python benchmarks/extract.py --repeat 10 --device cuda --sizes 224 512x384 1024x768
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from clothes_extractor.checkpoint import save_checkpoint
+from clothes_extractor.config import PreprocessConfig, parse_size
+from clothes_extractor.extract import ExtractConfig, load_extractor, read_pair, write_result
+from clothes_extractor.models.generator import Generator
+from clothes_extractor.train.loop import resolve_device
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_SPLIT = REPO.parent / "shared" / "data" / "viton-hd-samples" / "test"
+
+
+def make_checkpoint(path: Path, encoder: str, size: tuple[int, int]) -> Path:
+    g = Generator(encoder=encoder, encoder_weights=None)
+    meta = {
+        "kind": "generator",
+        "clothes_extractor_version": "benchmark",
+        "generator": {**g.config.to_dict(), "encoder_weights": None},
+        "preprocess": PreprocessConfig(size=size).to_dict(),
+        "train": {},
+        "epoch": 0,
+        "step": 0,
+        "metrics": {},
+    }
+    return save_checkpoint(path, g.state_dict(), meta)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_size(size, args, photo_path: Path, mask_path: Path, tmp: Path) -> dict:
+    device = resolve_device(args.device)
+    ckpt = make_checkpoint(tmp / f"g{size[0]}x{size[1]}.safetensors", args.encoder, size)
+    t = time.perf_counter()
+    extractor = load_extractor(ckpt, device)
+    _sync(device)
+    load_s = time.perf_counter() - t
+    cfg = ExtractConfig(overwrite=True)
+    out = [tmp / "out.jpg"]
+
+    def once() -> dict[str, float]:
+        times = {}
+        t0 = time.perf_counter()
+        photo, mask = read_pair(photo_path, mask_path, extractor.labels)
+        t1 = time.perf_counter()
+        x = extractor.prepare(photo, mask)
+        t2 = time.perf_counter()
+        rgb, alpha = extractor.predict(x[None])
+        _sync(device)
+        t3 = time.perf_counter()
+        result = extractor.finish(rgb[0], alpha[0])
+        t4 = time.perf_counter()
+        write_result(result, out, cfg)
+        t5 = time.perf_counter()
+        times.update(read=t1 - t0, prepare=t2 - t1, model=t3 - t2, finish=t4 - t3, write=t5 - t4)
+        return times
+
+    once()  # warm-up
+    runs = [once() for _ in range(args.repeat)]
+    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    totals = [sum(r.values()) for r in runs]
+    in_memory = [r["prepare"] + r["model"] + r["finish"] for r in runs]
+
+    batch = None
+    if args.batch_size > 1:
+        photo, mask = read_pair(photo_path, mask_path, extractor.labels)
+        inputs = [extractor.prepare(photo, mask)] * args.batch_size
+        list(extractor.extract_many(inputs, batch_size=args.batch_size))  # warm-up at this batch size
+        _sync(device)
+        t = time.perf_counter()
+        xs = [extractor.prepare(photo, mask) for _ in range(args.batch_size)]
+        list(extractor.extract_many(xs, batch_size=args.batch_size))
+        _sync(device)
+        batch = (time.perf_counter() - t) / args.batch_size
+
+    return {
+        "model_size": f"{size[0]}x{size[1]}",
+        "load_s": round(load_s, 4),
+        "per_photo_s": round(statistics.median(totals), 4),
+        "per_photo_min_s": round(min(totals), 4),
+        "in_memory_s": round(statistics.median(in_memory), 4),
+        "breakdown_median_s": {k: round(v, 4) for k, v in median.items()},
+        "batch_size": args.batch_size,
+        "batch_per_photo_s": round(batch, 4) if batch is not None else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["224", "512x384"], help="model sizes, HxW")
+    parser.add_argument("--encoder", default="resnet34")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=4, help="folder-mode batch measured too (0: skip)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sample", default="00006_00", help="id of a real VITON-HD sample (768x1024)")
+    parser.add_argument("--photo", type=Path, help="another photo (with --mask) instead of the real sample")
+    parser.add_argument("--mask", type=Path)
+    args = parser.parse_args()
+
+    photo = args.photo or REAL_SPLIT / "image" / f"{args.sample}.jpg"
+    mask = args.mask or REAL_SPLIT / "image-parse-v3" / f"{args.sample}.png"
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        results = [bench_size(parse_size(s), args, photo, mask, Path(tmp)) for s in args.sizes]
+    from PIL import Image
+
+    w, h = Image.open(photo).size
+    print(json.dumps({
+        "benchmark": "extract",
+        "photo": f"{photo.name} ({w}x{h})",
+        "output_frame": "768x1024",
+        "encoder": args.encoder,
+        "weights": "random (speed does not depend on them)",
+        "device": str(resolve_device(args.device)),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "load_average_1min_after": round(os.getloadavg()[0], 2),  # > 0 means other processes competed
+        "repeat": args.repeat,
+        "results": results,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
