@@ -258,10 +258,15 @@ def _save(run: Path, name: str, generator, discriminator, opts, scheds, cfg, epo
         save_state(run / f"{name}.state.pt", state)
 
 
-def prepare_run(cfg: TrainConfig, overwrite: bool) -> Path:
+def check_run_folder(cfg: TrainConfig, overwrite: bool) -> None:
     run = Path(cfg.out)
     if run.exists() and any(run.iterdir()) and not overwrite:
         raise ConfigError(f"run folder {run} is not empty; continue it with --resume {run}, or pass --overwrite or another --out")
+
+
+def prepare_run(cfg: TrainConfig, overwrite: bool) -> Path:
+    check_run_folder(cfg, overwrite)
+    run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "config.json", cfg.to_json() + "\n")
     if overwrite:
@@ -290,11 +295,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, co
     channels_last = cuda
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
 
-    run = Path(cfg.out) if resume else prepare_run(cfg, overwrite)
+    if not resume:
+        check_run_folder(cfg, overwrite)
+    # Data, models and losses first: a missing file or pretrained weight fails before the run
+    # folder exists, so the corrected command can use the same --out.
     train_ds, val_ds = _datasets(cfg)
     _seed_everything(cfg.seed)
     generator, discriminator = build_models(cfg, device, channels_last)
     losses = LossModules.build(cfg).to(device)
+    run = Path(cfg.out) if resume else prepare_run(cfg, overwrite)
 
     betas = (cfg.beta1, 0.999)
     opts = {"g": torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas)}

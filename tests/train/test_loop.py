@@ -213,8 +213,10 @@ def test_pretrained_weights_missing_fail_fast(train_args, tmp_path, monkeypatch)
     args[args.index("--encoder-weights") + 1] = "imagenet"
     out = _user_error(runner.invoke(app, ["train-unet", *args]))
     assert "--encoder-weights none" in out
-    out = _user_error(runner.invoke(app, ["train-unet", *train_args("--perceptual", "0.3", "--overwrite")]))
+    assert not (tmp_path / "run").exists()  # nothing written: the corrected command can reuse --out
+    out = _user_error(runner.invoke(app, ["train-unet", *train_args("--perceptual", "0.3")]))
     assert "--perceptual 0" in out and "vgg16" in out
+    assert not (tmp_path / "run").exists()
 
 
 def test_run_folder_is_not_overwritten(train_args, tmp_path):
