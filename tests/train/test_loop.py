@@ -102,7 +102,8 @@ def test_gan_step_freezes_d_for_the_generator_update(synthetic_root, lists):
     assert len(calls) == 1  # one generator forward per step
     assert any(not torch.equal(a, b) for a, b in zip(d_before, d.parameters()))  # D stepped
     assert all(p.requires_grad for p in d.parameters())  # and is trainable again afterwards
-    assert out["loss"] == pytest.approx(out["g_gan"] + 100 * out["l1"] + out["alpha"], rel=1e-5)
+    v = {k: float(t) for k, t in out.items()}
+    assert v["loss"] == pytest.approx(v["g_gan"] + 100 * v["l1"] + v["alpha"], rel=1e-5)
 
 
 def test_unet_loss_goes_down_on_a_tiny_fixed_set(synthetic_root, lists):
