@@ -1,28 +1,33 @@
-"""One flat training loop for `train-unet` and `train-gan`, read top to bottom.
+"""One flat training loop for every task (`train-unet`, `train-gan`, `train-segmenter`).
 
-Per epoch: train steps (a rich progress bar with live losses), validation (losses, SSIM, PSNR),
-one line of ``metrics.jsonl``, a picture ``samples/epoch_NNN.png`` (input | prediction | target
-for fixed validation samples), checkpoints ``last`` and ``best`` (by validation L1), and
-TensorBoard scalars and images when tensorboard is installed.
+Per epoch: train steps (a rich progress bar with live losses), validation, one line of
+``metrics.jsonl``, a picture ``samples/epoch_NNN.png``, checkpoints ``last`` and ``best`` (by
+the task's validation metric), and TensorBoard scalars and images when tensorboard is installed.
 
 Run folder::
 
-    config.json               the TrainConfig (what --resume reads)
-    last.safetensors/.json    generator weights + metadata after the latest epoch
-    best.safetensors/.json    the same for the epoch with the lowest validation L1
-    last.state.pt             optimisers, schedulers, discriminator, RNG, epoch (for --resume)
+    config.json               the run's configuration (what --resume reads)
+    last.safetensors/.json    weights + metadata after the latest epoch
+    best.safetensors/.json    the same for the best validation epoch
+    last.state.pt             optimisers, schedulers, other networks, RNG, epoch (for --resume)
     metrics.jsonl             one JSON line per epoch
-    samples/epoch_NNN.png     input | prediction | target
+    samples/epoch_NNN.png     the task's picture of fixed validation samples
 
 Resume is exact at epoch boundaries: shuffling and augmentation are seeded by (seed, epoch).
 An interrupted epoch (Ctrl-C) is saved with the weights of the moment and repeated from its
 start on --resume.
+
+Distributed: under ``torchrun`` (WORLD_SIZE > 1) each process trains a DDP replica on its
+share of the data (DistributedSampler; NCCL on GPUs, gloo on CPU); ``batch_size`` is per
+process. Validation sums are reduced across processes; only rank 0 writes files and draws
+progress bars. A stop (Ctrl-C, NaN) on any rank stops every rank at the same step.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import signal
 import time
@@ -34,19 +39,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from torch.utils.data.distributed import DistributedSampler
 
-from clothes_extractor import __version__
 from clothes_extractor.checkpoint import load_into, load_state, load_state_dict, read_meta, save_checkpoint, save_state
-from clothes_extractor.data.dataset import VitonDataset, to_uint8
-from clothes_extractor.data.transforms import AugmentConfig
-from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError
+from clothes_extractor.errors import ClothesExtractorError, ConfigError
 from clothes_extractor.fileio import atomic_write_text, save_image
-from clothes_extractor.losses import PerceptualLoss
-from clothes_extractor.models.discriminator import DiscriminatorConfig, build_discriminator
-from clothes_extractor.models.generator import GeneratorConfig, build_generator
-from clothes_extractor.train.config import TrainConfig
-from clothes_extractor.train.steps import Batch, LossModules, gan_step, generator_losses, unet_step
+from clothes_extractor.train.config import LoopConfig, TrainConfig
+from clothes_extractor.train.task import TrainTask
 
 
 class TrainingDiverged(ClothesExtractorError):
@@ -62,8 +63,14 @@ class TrainResult:
     run: Path
     epochs_done: int
     steps: int
-    best_val_l1: float
+    best: float  # the best value of the task's best_key
+    best_key: str
     history: list[dict[str, Any]] = field(default_factory=list)
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)  # the primary network's final weights
+
+    @property
+    def best_val_l1(self) -> float:
+        return self.best
 
 
 def lr_factor(epoch: int, epochs: int) -> float:
@@ -82,17 +89,68 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def generator_config(cfg: TrainConfig) -> GeneratorConfig:
-    return GeneratorConfig(encoder=cfg.encoder, encoder_weights=cfg.encoder_weights)
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
 
 
-def build_models(cfg: TrainConfig, device: torch.device, channels_last: bool):
-    generator = build_generator(generator_config(cfg))
-    discriminator = build_discriminator(DiscriminatorConfig(norm=cfg.norm_d)) if cfg.mode == "gan" else None
-    for m in (generator, discriminator):
-        if m is not None:
-            m.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    return generator, discriminator
+def init_distributed(device_name: str) -> Dist:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(0, 1, resolve_device(device_name))
+    import torch.distributed as dist
+
+    device = resolve_device(device_name)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _all_reduce(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    if ctx.active:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def _average_buffers(modules: dict[str, nn.Module], ctx: Dist) -> None:
+    """Average floating buffers (batch-norm running statistics) across processes.
+
+    DDP copies rank 0's buffers into every replica at each forward, but the last forward of an
+    epoch updates each replica's statistics from its own batch: averaging them at the epoch's end
+    makes the replicas identical again and the statistics those of the global batch.
+    """
+    if not ctx.active:
+        return
+    for m in modules.values():
+        for buf in m.buffers():
+            if buf.is_floating_point():
+                _all_reduce(buf.data, ctx).div_(ctx.world)
+
+
+def _barrier(ctx: Dist) -> None:
+    if ctx.active:
+        import torch.distributed as dist
+
+        dist.barrier()
 
 
 def _seed_everything(seed: int) -> None:
@@ -145,226 +203,218 @@ def _tensorboard(run: Path):
     return SummaryWriter(str(run / "tensorboard"))
 
 
-def _datasets(cfg: TrainConfig) -> tuple[VitonDataset, VitonDataset]:
-    for path in (cfg.train_list_path, cfg.val_list_path):
-        if not path.is_file():
-            raise DataError(
-                f"id list {path} not found; run `clothes-extractor split --data {cfg.data}` first "
-                "(or pass --train-list/--val-list)"
-            )
-    augment = AugmentConfig() if cfg.augment else None
-    train = VitonDataset(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess, augment)
-    val = VitonDataset(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess, None)
-    overlap = set(train.ids) & set(val.ids)
-    if overlap:
-        raise DataError(f"{len(overlap)} id(s) are in both the train and the validation list, e.g. {sorted(overlap)[0]}")
-    return train, val
-
-
-def _loader(ds: VitonDataset, cfg: TrainConfig, *, shuffle: bool, seed: int, device: torch.device) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
+def _loader(ds, cfg: LoopConfig, ctx: Dist, *, train: bool, epoch: int = 0) -> DataLoader:
+    """Train: every process gets its shuffled share, seeded by (seed, epoch); the same number of
+    batches on every rank. Validation: a contiguous unpadded share (exact sums)."""
+    pin = ctx.device.type == "cuda"
+    if not train:
+        # Every rank needs a non-empty share (the reduction expects the same accumulators from
+        # all); with fewer samples than ranks each validates everything: means are unchanged.
+        if ctx.active and len(ds) >= ctx.world:
+            ds = Subset(ds, list(range(ctx.rank, len(ds), ctx.world)))
+        return DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, pin_memory=pin)
+    sampler = DistributedSampler(ds, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=cfg.seed, drop_last=ctx.active)
+    sampler.set_epoch(epoch)
+    per_rank = len(sampler)
+    generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)  # worker seeds
     return DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        shuffle=shuffle,
-        drop_last=shuffle and len(ds) > cfg.batch_size,  # no ragged last batch in training
-        num_workers=cfg.workers,
-        pin_memory=device.type == "cuda",
+        ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers, pin_memory=pin,
+        drop_last=per_rank > cfg.batch_size,  # no ragged last batch in training
         generator=generator,
-        persistent_workers=False,
     )
 
 
-def _to_device(batch: dict, device: torch.device, channels_last: bool) -> Batch:
-    fmt = torch.channels_last if channels_last else torch.preserve_format
-    move = lambda t: t.to(device, non_blocking=True, memory_format=fmt)  # noqa: E731
-    return Batch(move(batch["input"]), move(batch["target"]), move(batch["alpha"]))
+def _reduce_sums(sums: dict[str, torch.Tensor], ctx: Dist) -> dict[str, torch.Tensor]:
+    """Sum each accumulator (any shape) across processes, in one reduction."""
+    keys = sorted(sums)
+    flat = _all_reduce(torch.cat([sums[k].double().reshape(-1) for k in keys]).to(ctx.device), ctx).cpu()
+    out, offset = {}, 0
+    for k in keys:
+        n = sums[k].numel()
+        out[k] = flat[offset: offset + n].reshape(sums[k].shape)
+        offset += n
+    return out
 
 
-@torch.no_grad()
-def validate(generator, loader: DataLoader, losses: LossModules, cfg: TrainConfig, device, autocast, channels_last):
-    """Mean validation losses plus SSIM and PSNR (on [0, 1] images) over the whole loader."""
-    import kornia
-
-    was_training = generator.training
-    generator.eval()
-    sums: dict[str, float] = defaultdict(float)
-    n = 0
-    for raw in loader:
-        batch = _to_device(raw, device, channels_last)
-        with autocast():
-            rgb, alpha_logit = generator(batch.input)
-        rgb, alpha_logit = rgb.float(), alpha_logit.float()
-        terms = generator_losses(rgb, alpha_logit, batch, losses, cfg)
-        pred01, target01 = (rgb + 1) / 2, (batch.target + 1) / 2
-        b = batch.input.shape[0]
-        for k, v in terms.items():
-            sums[k] += float(v) * b
-        sums["ssim"] += float(kornia.metrics.ssim(pred01, target01, 11).mean()) * b
-        sums["psnr"] += float(kornia.metrics.psnr(pred01.clamp(0, 1), target01, 1.0)) * b
-        n += b
-    generator.train(was_training)
-    return {k: v / max(n, 1) for k, v in sums.items()}
-
-
-@torch.no_grad()
-def sample_grid(generator, ds: VitonDataset, count: int, device, channels_last: bool) -> np.ndarray:
-    """(H', W', 3) uint8: one row per validation sample, input | prediction | target; tiles of
-    at least 128 pixels."""
-    was_training = generator.training
-    generator.eval()
-    items = [ds[i] for i in range(min(count, len(ds)))]
-    x = torch.stack([it["input"] for it in items]).to(device)
-    if channels_last:
-        x = x.to(memory_format=torch.channels_last)
-    rgb, _ = generator(x)
-    generator.train(was_training)
-    rows = [
-        np.concatenate([to_uint8(it["input"]), to_uint8(p), to_uint8(it["target"])], axis=1)
-        for it, p in zip(items, rgb.float().cpu())
-    ]
-    grid = np.concatenate(rows, axis=0)
-    # Small training sizes make tiny pictures: enlarge them (nearest, so pixels stay honest).
-    k = math.ceil(128 / items[0]["input"].shape[1])
-    return grid.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else grid
-
-
-def _checkpoint_meta(cfg: TrainConfig, epoch: int, step: int, metrics: dict) -> dict[str, Any]:
-    return {
-        "kind": "generator",
-        "clothes_extractor_version": __version__,
-        "generator": {**generator_config(cfg).to_dict(), "encoder_weights": None},
-        "preprocess": cfg.preprocess.to_dict(),
-        "train": cfg.to_dict(),
-        "epoch": epoch,
-        "step": step,
-        "metrics": metrics,
-    }
-
-
-def _save(run: Path, name: str, generator, discriminator, opts, scheds, cfg, epoch, step, metrics, best, with_state):
-    save_checkpoint(run / f"{name}.safetensors", generator.state_dict(), _checkpoint_meta(cfg, epoch, step, metrics))
-    if with_state:
-        state = {
-            "epoch": epoch,
-            "step": step,
-            "best_val_l1": best,
-            "optimizers": {k: o.state_dict() for k, o in opts.items()},
-            "schedulers": {k: s.state_dict() for k, s in scheds.items()},
-            "rng": _rng_state(),
-        }
-        if discriminator is not None:
-            state["discriminator"] = discriminator.state_dict()
-        save_state(run / f"{name}.state.pt", state)
-
-
-def check_run_folder(cfg: TrainConfig, overwrite: bool) -> None:
+def check_run_folder(cfg: LoopConfig, overwrite: bool) -> None:
     run = Path(cfg.out)
     if run.exists() and any(run.iterdir()) and not overwrite:
         raise ConfigError(f"run folder {run} is not empty; continue it with --resume {run}, or pass --overwrite or another --out")
 
 
-def prepare_run(cfg: TrainConfig, overwrite: bool) -> Path:
+def prepare_run(cfg: LoopConfig, overwrite: bool) -> Path:
     check_run_folder(cfg, overwrite)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run / "config.json", cfg.to_json() + "\n")
     if overwrite:
         for stale in ("metrics.jsonl", "last.state.pt", "best.safetensors", "best.json", "last.safetensors", "last.json"):
             (run / stale).unlink(missing_ok=True)
+    atomic_write_text(run / "config.json", cfg.to_json() + "\n")
     return run
 
 
-def load_run_config(run: str | Path) -> TrainConfig:
+def load_run_config(run: str | Path) -> LoopConfig:
+    """The configuration saved in a run folder, as the class of its task."""
     path = Path(run) / "config.json"
     if not path.is_file():
         raise ConfigError(f"{run} is not a training run folder (no config.json); --resume takes the --out of an earlier run")
-    return TrainConfig.from_dict(json.loads(path.read_text()))
+    try:
+        data = json.loads(path.read_text())
+        task = data.get("task", "generator")
+        if task == "segmenter":
+            from clothes_extractor.train.segmenter import SegmenterConfig
+
+            return SegmenterConfig.from_dict(data)
+        return TrainConfig.from_dict(data)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a readable run configuration ({exc})") from None
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, console=None) -> TrainResult:
-    """Train the generator (and discriminator) as ``cfg`` says; see the module docstring."""
+def task_for(cfg: LoopConfig) -> TrainTask:
+    if cfg.task == "segmenter":
+        from clothes_extractor.train.segmenter import SegmenterTask
+
+        return SegmenterTask(cfg)
+    from clothes_extractor.train.generator import GeneratorTask
+
+    return GeneratorTask(cfg)  # type: ignore[arg-type]
+
+
+def _wrap(modules: dict[str, nn.Module], cfg: LoopConfig, ctx: Dist) -> dict[str, nn.Module]:
+    """DDP across processes and/or torch.compile; the raw modules stay what is saved and drawn."""
+    wrapped = {}
+    for name, m in modules.items():
+        if ctx.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+            m = DDP(m, device_ids=ids)
+        if cfg.compile:
+            m = torch.compile(m)
+        wrapped[name] = m
+    return wrapped
+
+
+def _save(run: Path, name: str, task: TrainTask, modules, opts, scheds, epoch, step, metrics, best, with_state) -> None:
+    meta = {**task.meta(), "train": task.cfg.to_dict(), "epoch": epoch, "step": step, "metrics": metrics}
+    save_checkpoint(run / f"{name}.safetensors", modules[task.primary].state_dict(), meta)
+    if with_state:
+        save_state(run / f"{name}.state.pt", {
+            "epoch": epoch,
+            "step": step,
+            "best": best,
+            "optimizers": {k: o.state_dict() for k, o in opts.items()},
+            "schedulers": {k: s.state_dict() for k, s in scheds.items()},
+            "modules": {k: m.state_dict() for k, m in modules.items() if k != task.primary},
+            "rng": _rng_state(),
+        })
+
+
+def train(cfg: LoopConfig, *, resume: bool = False, overwrite: bool = False, console=None) -> TrainResult:
+    """Train the task that ``cfg`` describes (see :func:`fit`)."""
+    return fit(task_for(cfg), resume=resume, overwrite=overwrite, console=console)
+
+
+def fit(task: TrainTask, *, resume: bool = False, overwrite: bool = False, console=None) -> TrainResult:
+    """Run the epochs of ``task``; see the module docstring."""
+    from PIL import Image
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    console = console or Console(stderr=True)
-    device = resolve_device(cfg.device)
+    cfg = task.cfg
+    ctx = init_distributed(cfg.device)
+    try:
+        return _fit(task, cfg, ctx, resume, overwrite, console or Console(stderr=True), Image, Progress,
+                    (TextColumn, BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn))
+    finally:
+        if ctx.active:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _fit(task, cfg, ctx: Dist, resume, overwrite, console, Image, Progress, columns) -> TrainResult:
+    TextColumn, BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn = columns
+    device = ctx.device
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
     channels_last = cuda
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+    say = console.print if ctx.main else (lambda *a, **k: None)
 
     if not resume:
-        check_run_folder(cfg, overwrite)
-    # Data, models and losses first: a missing file or pretrained weight fails before the run
+        check_run_folder(cfg, overwrite)  # every rank: an error must stop them all, not hang one
+    # Data, networks and losses first: a missing file or pretrained weight fails before the run
     # folder exists, so the corrected command can use the same --out.
-    train_ds, val_ds = _datasets(cfg)
+    train_ds, val_ds = task.datasets()
     _seed_everything(cfg.seed)
-    generator, discriminator = build_models(cfg, device, channels_last)
-    losses = LossModules.build(cfg).to(device)
-    run = Path(cfg.out) if resume else prepare_run(cfg, overwrite)
-
-    betas = (cfg.beta1, 0.999)
-    opts = {"g": torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=betas)}
-    if discriminator is not None:
-        opts["d"] = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=betas)
+    modules = task.build(device, channels_last, ctx.active)
+    opts = task.optimizers(modules)
     scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda e: lr_factor(e, cfg.epochs)) for k, o in opts.items()}
+    run = Path(cfg.out)
+    if not resume and ctx.main:
+        prepare_run(cfg, overwrite)
+    _barrier(ctx)
 
-    start_epoch, step, best = 0, 0, math.inf
+    start_epoch, step = 0, 0
+    best = -math.inf if task.higher_is_better else math.inf
     if resume:
         state = load_state(run / "last.state.pt")
         ckpt = run / "last.safetensors"
-        read_meta(ckpt)
-        load_into(generator, load_state_dict(ckpt, device), ckpt)
-        if discriminator is not None:
-            load_into(discriminator, state["discriminator"], run / "last.state.pt")
+        meta = read_meta(ckpt)
+        if meta.get("kind") != task.kind:
+            raise ConfigError(f"{ckpt} holds a {meta.get('kind')!r} model but the run trains a {task.kind!r}")
+        load_into(modules[task.primary], load_state_dict(ckpt, device), ckpt)
+        for name, sd in state.get("modules", {}).items():
+            load_into(modules[name], sd, run / "last.state.pt")
         for k, o in opts.items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in scheds.items():
             s.load_state_dict(state["schedulers"][k])
         _set_rng_state(state["rng"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best_val_l1"]
-        console.print(f"resuming {run} at epoch {start_epoch + 1}/{cfg.epochs}, step {step}")
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        say(f"resuming {run} at epoch {start_epoch + 1}/{cfg.epochs}, step {step}")
         if start_epoch >= cfg.epochs:
-            console.print(f"nothing to do: {run} already trained {start_epoch} of {cfg.epochs} epochs (raise --epochs)")
+            say(f"nothing to do: {run} already trained {start_epoch} of {cfg.epochs} epochs (raise --epochs)")
 
-    (run / "samples").mkdir(exist_ok=True)
-    writer = _tensorboard(run)
-    val_loader = _loader(val_ds, cfg, shuffle=False, seed=cfg.seed, device=device)
+    wrapped = _wrap(modules, cfg, ctx)
+    writer = _tensorboard(run) if ctx.main else None
+    if ctx.main:
+        (run / "samples").mkdir(exist_ok=True)
+    val_loader = _loader(val_ds, cfg, ctx, train=False)
     history: list[dict[str, Any]] = []
-    console.print(
-        f"training {cfg.mode} ({cfg.encoder}) on {len(train_ds)} samples, validating on {len(val_ds)}, "
-        f"size {cfg.preprocess.size[0]}x{cfg.preprocess.size[1]}, device {device}, run {run}"
-    )
+    procs = f", {ctx.world} processes x batch {cfg.batch_size}" if ctx.active else ""
+    say(f"training {task.kind} on {len(train_ds)} samples, validating on {len(val_ds)}, device {device}{procs}, run {run}")
     progress = Progress(
         TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-        console=console, transient=False,
+        console=console, transient=False, disable=not ctx.main,
     )
-    epoch = start_epoch
     try:
         with _sigint_flag() as interrupted, progress:
             for epoch in range(start_epoch, cfg.epochs):
                 if cfg.max_steps is not None and step >= cfg.max_steps:
                     break
-                # Shuffling and augmentation depend only on (seed, epoch): resume is exact.
-                torch.manual_seed(cfg.seed * 100_003 + epoch)
-                loader = _loader(train_ds, cfg, shuffle=True, seed=cfg.seed * 100_003 + epoch, device=device)
-                generator.train()
-                if discriminator is not None:
-                    discriminator.train()
+                # Shuffling and augmentation depend only on (seed, epoch, rank): resume is exact.
+                torch.manual_seed(cfg.seed * 100_003 + epoch * 1_009 + ctx.rank)
+                loader = _loader(train_ds, cfg, ctx, train=True, epoch=epoch)
+                for m in modules.values():
+                    m.train()
                 sums: dict[str, float] = defaultdict(float)
                 n_steps = 0
                 started = time.perf_counter()
-                task = progress.add_task("train", total=len(loader), epoch=f"{epoch + 1}/{cfg.epochs}", losses="")
+                bar = progress.add_task("train", total=len(loader), epoch=f"{epoch + 1}/{cfg.epochs}", losses="")
                 for raw in loader:
-                    batch = _to_device(raw, device, channels_last)
-                    if discriminator is None:
-                        terms = unet_step(generator, opts["g"], batch, losses, cfg, autocast)
-                    else:
-                        terms = gan_step(generator, discriminator, opts["g"], opts["d"], batch, losses, cfg, autocast)
-                    values = {k: float(v) for k, v in terms.items()}
+                    batch = task.to_device(raw, device, channels_last)
+                    terms = task.step(wrapped, modules, opts, batch, autocast)
+                    names = list(terms)
+                    # One small reduction per step: mean losses for the log, and any rank's stop.
+                    stop = torch.tensor(float(interrupted["set"]), device=device)
+                    vec = torch.stack([t.float().reshape(()) for t in terms.values()] + [stop])
+                    vec = _all_reduce(vec, ctx).cpu()
+                    values = {k: float(v) / ctx.world for k, v in zip(names, vec[:-1])}
                     bad = [k for k, v in values.items() if not math.isfinite(v)]
                     if bad:
                         raise TrainingDiverged(
@@ -376,21 +426,29 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, co
                         sums[k] += v
                     n_steps += 1
                     step += 1
-                    progress.update(task, advance=1, losses="  ".join(f"{k} {v:.3f}" for k, v in values.items()))
-                    if interrupted["set"]:
-                        _save(run, "last", generator, discriminator, opts, scheds, cfg, epoch, step, {}, best, True)
+                    progress.update(bar, advance=1, losses="  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+                    if float(vec[-1]) > 0:
+                        _average_buffers(modules, ctx)
+                        if ctx.main:
+                            _save(run, "last", task, modules, opts, scheds, epoch, step, {}, best, True)
+                        _barrier(ctx)
                         raise TrainingInterrupted(
                             f"interrupted at epoch {epoch + 1}, step {step}: saved {run}/last.safetensors; "
                             f"continue with --resume {run} (epoch {epoch + 1} restarts)"
                         )
                     if cfg.max_steps is not None and step >= cfg.max_steps:
                         break
-                progress.remove_task(task)
-                lr = opts["g"].param_groups[0]["lr"]
+                progress.remove_task(bar)
+                _average_buffers(modules, ctx)
+                lr = opts[task.optimizer_names[0]].param_groups[0]["lr"]
                 for s in scheds.values():
                     s.step()
 
-                val = validate(generator, val_loader, losses, cfg, device, autocast, channels_last)
+                sums_val = _reduce_sums(task.validate(modules, val_loader, device, autocast, channels_last), ctx)
+                val = task.finalize(sums_val)
+                improved = val[task.best_key] > best if task.higher_is_better else val[task.best_key] < best
+                if improved:
+                    best = val[task.best_key]
                 record = {
                     "epoch": epoch + 1,
                     "step": step,
@@ -400,32 +458,31 @@ def train(cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, co
                     "val": val,
                 }
                 history.append(record)
-                with open(run / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                grid = sample_grid(generator, val_ds, cfg.sample_count, device, channels_last)
-                from PIL import Image
-
-                save_image(Image.fromarray(grid), run / "samples" / f"epoch_{epoch + 1:03d}.png")
-                metrics = {"val": val, "train": record["train"]}
-                improved = val["l1"] < best
-                best = min(best, val["l1"])
-                _save(run, "last", generator, discriminator, opts, scheds, cfg, epoch + 1, step, metrics, best, True)
-                if improved:
-                    _save(run, "best", generator, discriminator, opts, scheds, cfg, epoch + 1, step, metrics, best, False)
-                if writer is not None:
-                    for part in ("train", "val"):
-                        for k, v in record[part].items():
-                            writer.add_scalar(f"{part}/{k}", v, epoch + 1)
-                    writer.add_image("samples", grid, epoch + 1, dataformats="HWC")
-                    writer.flush()
-                console.print(
+                if ctx.main:
+                    with open(run / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    grid = task.picture(modules, val_ds, device, channels_last)
+                    save_image(Image.fromarray(grid), run / "samples" / f"epoch_{epoch + 1:03d}.png")
+                    metrics = {"val": val, "train": record["train"]}
+                    _save(run, "last", task, modules, opts, scheds, epoch + 1, step, metrics, best, True)
+                    if improved:
+                        _save(run, "best", task, modules, opts, scheds, epoch + 1, step, metrics, best, False)
+                    if writer is not None:
+                        for part in ("train", "val"):
+                            for k, v in record[part].items():
+                                if isinstance(v, (int, float)):
+                                    writer.add_scalar(f"{part}/{k}", v, epoch + 1)
+                        writer.add_image("samples", grid, epoch + 1, dataformats="HWC")
+                        writer.flush()
+                shown = {k: v for k, v in val.items() if isinstance(v, (int, float))}
+                say(
                     f"epoch {epoch + 1}/{cfg.epochs}  step {step}  "
                     + "  ".join(f"train {k} {v:.4f}" for k, v in record["train"].items())
-                    + f"  val l1 {val['l1']:.4f}  ssim {val['ssim']:.4f}  psnr {val['psnr']:.2f}"
+                    + "  " + "  ".join(f"val {k} {v:.4f}" for k, v in list(shown.items())[:6])
                     + ("  (best)" if improved else "")
                 )
     finally:
         if writer is not None:
             writer.close()
-    epochs_done = len(history) + start_epoch
-    return TrainResult(run, epochs_done, step, best, history)
+    return TrainResult(run, len(history) + start_epoch, step, best, task.best_key, history,
+                       {k: v.detach().cpu() for k, v in modules[task.primary].state_dict().items()})

@@ -66,8 +66,17 @@ def unet_step(generator, opt_g, batch: Batch, losses: LossModules, cfg: TrainCon
     return _detached({"loss": total, **terms})
 
 
-def gan_step(generator, discriminator, opt_g, opt_d, batch: Batch, losses: LossModules, cfg: TrainConfig, autocast) -> dict[str, torch.Tensor]:
-    """One pix2pix step: a single generator forward, D on the detached output, then G with D frozen."""
+def gan_step(
+    generator, discriminator, opt_g, opt_d, batch: Batch, losses: LossModules, cfg: TrainConfig, autocast,
+    frozen_discriminator=None,
+) -> dict[str, torch.Tensor]:
+    """One pix2pix step: a single generator forward, D on the detached output, then G with D frozen.
+
+    ``frozen_discriminator``: the same network as ``discriminator`` without its DDP wrapper, for
+    the generator's update (a DDP module whose parameters take no gradient would wait forever
+    for their reduction). Defaults to ``discriminator``.
+    """
+    frozen = frozen_discriminator if frozen_discriminator is not None else discriminator
     with autocast():
         rgb, alpha_logit = generator(batch.input)
 
@@ -80,14 +89,14 @@ def gan_step(generator, discriminator, opt_g, opt_d, batch: Batch, losses: LossM
     loss_d.backward()
     opt_d.step()
 
-    discriminator.requires_grad_(False)  # G's step must not accumulate gradients in D
+    frozen.requires_grad_(False)  # G's step must not accumulate gradients in D
     with autocast():
-        fooled_logits = discriminator(batch.input, rgb)
+        fooled_logits = frozen(batch.input, rgb)
     loss_g_gan = gan_loss(fooled_logits.float(), True, cfg.gan_mode)
     terms = generator_losses(rgb.float(), alpha_logit.float(), batch, losses, cfg)
     total = loss_g_gan + weighted_sum(terms, cfg)
     opt_g.zero_grad(set_to_none=True)
     total.backward()
     opt_g.step()
-    discriminator.requires_grad_(True)
+    frozen.requires_grad_(True)
     return _detached({"loss": total, "d": loss_d, "g_gan": loss_g_gan, **terms})

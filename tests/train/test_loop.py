@@ -18,7 +18,8 @@ from clothes_extractor.cli import app
 from clothes_extractor.checkpoint import load_generator, read_meta
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import VitonDataset
-from clothes_extractor.train import loop, steps
+from clothes_extractor.train import generator as generator_task
+from clothes_extractor.train import steps
 from clothes_extractor.train.config import TrainConfig
 from clothes_extractor.train.loop import lr_factor
 
@@ -78,7 +79,7 @@ def test_train_gan_steps_both_networks(train_args, tmp_path):
     assert {"d", "g_gan", "l1", "alpha", "loss"} <= set(record["train"])
     assert record["step"] == 2
     state = torch.load(run / "last.state.pt", weights_only=True)
-    assert "discriminator" in state and set(state["optimizers"]) == {"g", "d"}
+    assert set(state["modules"]) == {"discriminator"} and set(state["optimizers"]) == {"g", "d"}
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["l1"] == 100.0 and cfg["beta1"] == 0.5 and cfg["lr"] == 2e-4 and cfg["gan_mode"] == "lsgan"
 
@@ -141,7 +142,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(train_args, tmp_path):
 
 
 def test_sigint_saves_a_resumable_checkpoint(train_args, tmp_path, monkeypatch):
-    real_step = loop.unet_step
+    real_step = generator_task.unet_step
     count = {"n": 0}
 
     def step_then_ctrl_c(*args, **kwargs):
@@ -151,13 +152,13 @@ def test_sigint_saves_a_resumable_checkpoint(train_args, tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends
         return out
 
-    monkeypatch.setattr(loop, "unet_step", step_then_ctrl_c)
+    monkeypatch.setattr(generator_task, "unet_step", step_then_ctrl_c)
     result = runner.invoke(app, ["train-unet", *train_args("--epochs", "2", "--perceptual", "0")])
     out = _user_error(result, 130)
     assert "interrupted" in out and "--resume" in out
     run = tmp_path / "run"
     assert (run / "last.state.pt").is_file() and read_meta(run / "last.safetensors")["step"] == 2
-    monkeypatch.setattr(loop, "unet_step", real_step)
+    monkeypatch.setattr(generator_task, "unet_step", real_step)
     _ok(runner.invoke(app, ["train-unet", "--resume", str(run), "--device", "cpu", "--workers", "0"]))
     assert [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 

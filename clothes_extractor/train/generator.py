@@ -1,0 +1,165 @@
+"""The garment generator as a training task: `train-unet` (alone) and `train-gan` (pix2pix)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from clothes_extractor import __version__
+from clothes_extractor.data.dataset import VitonDataset, to_uint8
+from clothes_extractor.data.transforms import AugmentConfig
+from clothes_extractor.errors import DataError
+from clothes_extractor.models.discriminator import DiscriminatorConfig, build_discriminator
+from clothes_extractor.models.generator import GeneratorConfig, build_generator
+from clothes_extractor.train.config import TrainConfig
+from clothes_extractor.train.steps import Batch, LossModules, gan_step, generator_losses, unet_step
+from clothes_extractor.train.task import TrainTask
+
+
+def check_lists(cfg) -> None:
+    """The id lists `split` writes must exist before any slow work."""
+    for path in (cfg.train_list_path, cfg.val_list_path):
+        if not path.is_file():
+            raise DataError(
+                f"id list {path} not found; run `clothes-extractor split --data {cfg.data}` first "
+                "(or pass --train-list/--val-list)"
+            )
+
+
+def check_disjoint(train_ids, val_ids) -> None:
+    overlap = set(train_ids) & set(val_ids)
+    if overlap:
+        raise DataError(f"{len(overlap)} id(s) are in both the train and the validation list, e.g. {sorted(overlap)[0]}")
+
+
+def enlarge(grid: np.ndarray, tile: int, at_least: int = 128) -> np.ndarray:
+    """Small training sizes make tiny pictures: enlarge them (nearest, so pixels stay honest)."""
+    k = math.ceil(at_least / tile)
+    return grid.repeat(k, axis=0).repeat(k, axis=1) if k > 1 else grid
+
+
+class GeneratorTask(TrainTask):
+    kind = "generator"
+    primary = "generator"
+    best_key = "l1"
+    higher_is_better = False
+
+    cfg: TrainConfig
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__(cfg)
+        self.optimizer_names = ("g", "d") if cfg.mode == "gan" else ("g",)
+        self.losses: LossModules | None = None
+
+    def generator_config(self) -> GeneratorConfig:
+        return GeneratorConfig(encoder=self.cfg.encoder, encoder_weights=self.cfg.encoder_weights)
+
+    def datasets(self):
+        cfg = self.cfg
+        check_lists(cfg)
+        augment = AugmentConfig() if cfg.augment else None
+        train = VitonDataset(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess, augment)
+        val = VitonDataset(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess, None)
+        check_disjoint(train.ids, val.ids)
+        return train, val
+
+    def build(self, device, channels_last, distributed):
+        cfg = self.cfg
+        fmt = torch.channels_last if channels_last else torch.preserve_format
+        modules: dict[str, nn.Module] = {"generator": build_generator(self.generator_config())}
+        if cfg.mode == "gan":
+            d = build_discriminator(DiscriminatorConfig(norm=cfg.norm_d))
+            if distributed and device.type == "cuda" and cfg.norm_d == "batch":
+                # One batch-norm statistic over the global batch, as a single-GPU run would see.
+                # (SyncBatchNorm needs CUDA: on CPU/gloo each process keeps its own batch statistics.)
+                d = nn.SyncBatchNorm.convert_sync_batchnorm(d)
+            modules["discriminator"] = d
+        for m in modules.values():
+            m.to(device, memory_format=fmt)
+        self.losses = LossModules.build(cfg).to(device)
+        return modules
+
+    def optimizers(self, modules):
+        cfg = self.cfg
+        betas = (cfg.beta1, 0.999)
+        opts = {"g": torch.optim.Adam(modules["generator"].parameters(), lr=cfg.lr, betas=betas)}
+        if "discriminator" in modules:
+            opts["d"] = torch.optim.Adam(modules["discriminator"].parameters(), lr=cfg.lr_d, betas=betas)
+        return opts
+
+    def to_device(self, raw, device, channels_last):
+        fmt = torch.channels_last if channels_last else torch.preserve_format
+        move = lambda t: t.to(device, non_blocking=True, memory_format=fmt)  # noqa: E731
+        return Batch(move(raw["input"]), move(raw["target"]), move(raw["alpha"]))
+
+    def step(self, modules, raw_modules, opts, batch, autocast):
+        if self.cfg.mode == "unet":
+            return unet_step(modules["generator"], opts["g"], batch, self.losses, self.cfg, autocast)
+        return gan_step(
+            modules["generator"], modules["discriminator"], opts["g"], opts["d"], batch, self.losses, self.cfg,
+            autocast, frozen_discriminator=raw_modules["discriminator"],
+        )
+
+    @torch.no_grad()
+    def validate(self, raw_modules, loader, device, autocast, channels_last):
+        """Sums over this process's validation images: losses, SSIM and PSNR on [0, 1] images."""
+        import kornia
+
+        generator = raw_modules["generator"]
+        was_training = generator.training
+        generator.eval()
+        sums: dict[str, torch.Tensor] = {}
+
+        def add(key: str, value: torch.Tensor) -> None:
+            sums[key] = sums.get(key, torch.zeros((), dtype=torch.float64, device=device)) + value.double()
+
+        for raw in loader:
+            batch = self.to_device(raw, device, channels_last)
+            with autocast():
+                rgb, alpha_logit = generator(batch.input)
+            rgb, alpha_logit = rgb.float(), alpha_logit.float()
+            b = batch.input.shape[0]
+            for k, v in generator_losses(rgb, alpha_logit, batch, self.losses, self.cfg).items():
+                add(k, v * b)
+            pred01, target01 = (rgb + 1) / 2, (batch.target + 1) / 2
+            add("ssim", kornia.metrics.ssim(pred01, target01, 11).mean(dim=(1, 2, 3)).sum())
+            mse = ((pred01.clamp(0, 1) - target01) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+            add("psnr", (10 * torch.log10(1 / mse)).sum())  # per image, as evaluate does
+            add("n", torch.tensor(float(b), device=device))
+        generator.train(was_training)
+        return sums
+
+    def finalize(self, sums):
+        n = max(float(sums.get("n", 0)), 1.0)
+        return {k: float(v) / n for k, v in sums.items() if k != "n"}
+
+    @torch.no_grad()
+    def picture(self, raw_modules, val_ds, device, channels_last):
+        """One row per validation sample: input | prediction | target; tiles of >= 128 pixels."""
+        generator = raw_modules["generator"]
+        was_training = generator.training
+        generator.eval()
+        items = [val_ds[i] for i in range(min(self.cfg.sample_count, len(val_ds)))]
+        x = torch.stack([it["input"] for it in items]).to(device)
+        if channels_last:
+            x = x.to(memory_format=torch.channels_last)
+        rgb, _ = generator(x)
+        generator.train(was_training)
+        rows = [
+            np.concatenate([to_uint8(it["input"]), to_uint8(p), to_uint8(it["target"])], axis=1)
+            for it, p in zip(items, rgb.float().cpu())
+        ]
+        return enlarge(np.concatenate(rows, axis=0), items[0]["input"].shape[1])
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "clothes_extractor_version": __version__,
+            # Rebuilt without pretrained weights: the checkpoint brings its own.
+            "generator": {**self.generator_config().to_dict(), "encoder_weights": None},
+            "preprocess": self.cfg.preprocess.to_dict(),
+        }
