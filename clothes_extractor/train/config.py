@@ -96,9 +96,12 @@ class TrainConfig(LoopConfig):
     gan_mode: str = "vanilla"
     vgg_weights: str | None = "imagenet"
     augment: bool = False
+    prepared: str = "auto"  # read the `prepare` cache: auto (when built), on (required), off
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.prepared not in ("auto", "on", "off"):
+            raise ConfigError(f"--prepared {self.prepared!r} is not auto, on or off")
         if self.mode not in MODES:
             raise ConfigError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.gan_mode not in GAN_MODES:

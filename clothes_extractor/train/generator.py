@@ -11,6 +11,8 @@ from torch import nn
 
 from clothes_extractor import __version__
 from clothes_extractor.data.dataset import VitonDataset, to_uint8
+from clothes_extractor.data.gpu_augment import BatchAugment
+from clothes_extractor.data.prepared import PreparedDataset, batch_loader, batch_to_device, open_prepared
 from clothes_extractor.data.transforms import AugmentConfig
 from clothes_extractor.errors import DataError
 from clothes_extractor.models.discriminator import DiscriminatorConfig, build_discriminator
@@ -54,6 +56,7 @@ class GeneratorTask(TrainTask):
         super().__init__(cfg)
         self.optimizer_names = ("g", "d") if cfg.mode == "gan" else ("g",)
         self.losses: LossModules | None = None
+        self.augmenter: BatchAugment | None = None
 
     def generator_config(self) -> GeneratorConfig:
         return GeneratorConfig(encoder=self.cfg.encoder, encoder_weights=self.cfg.encoder_weights)
@@ -62,10 +65,30 @@ class GeneratorTask(TrainTask):
         cfg = self.cfg
         check_lists(cfg)
         augment = AugmentConfig() if cfg.augment else None
-        train = VitonDataset(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess, augment)
-        val = VitonDataset(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess, None)
+        train = val = None
+        if cfg.prepared != "off":
+            # The cache of `clothes-extractor prepare`: the same arrays, without decoding files.
+            train = open_prepared(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess)
+            val = open_prepared(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess)
+            if cfg.prepared == "on" and (train is None or val is None):
+                h, w = cfg.preprocess.size
+                raise DataError(
+                    f"no prepared cache of {cfg.data} at {h}x{w} for these lists; build it with "
+                    f"`clothes-extractor prepare --data {cfg.data} --size {h}x{w}` (or drop --prepared on)"
+                )
+        if train is not None:
+            self.augmenter = BatchAugment(augment, cfg.preprocess.background) if augment else None
+        else:
+            train = VitonDataset(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess, augment)
+        val = val or VitonDataset(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess, None)
         check_disjoint(train.ids, val.ids)
         return train, val
+
+    def train_loader(self, ds, sampler, drop_last, pin_memory):
+        if not isinstance(ds, PreparedDataset):
+            return None
+        # Whole uint8 batches in one copy each; workers would only add a hand-over.
+        return batch_loader(ds, self.cfg.batch_size, sampler=sampler, drop_last=drop_last, workers=0, pin_memory=pin_memory)
 
     def build(self, device, channels_last, distributed):
         cfg = self.cfg
@@ -92,6 +115,12 @@ class GeneratorTask(TrainTask):
         return opts
 
     def to_device(self, raw, device, channels_last):
+        if raw["input"].dtype == torch.uint8:  # a cached training batch: convert and augment on the device
+            b = batch_to_device(raw, device, channels_last=channels_last)
+            x, y, a = b["input"], b["target"], b["alpha"]
+            if self.augmenter is not None:
+                x, y, a = self.augmenter(x, y, a)
+            return Batch(x, y, a)
         fmt = torch.channels_last if channels_last else torch.preserve_format
         move = lambda t: t.to(device, non_blocking=True, memory_format=fmt)  # noqa: E731
         return Batch(move(raw["input"]), move(raw["target"]), move(raw["alpha"]))

@@ -203,7 +203,7 @@ def _tensorboard(run: Path):
     return SummaryWriter(str(run / "tensorboard"))
 
 
-def _loader(ds, cfg: LoopConfig, ctx: Dist, *, train: bool, epoch: int = 0) -> DataLoader:
+def _loader(ds, cfg: LoopConfig, ctx: Dist, *, train: bool, epoch: int = 0, task: TrainTask | None = None) -> DataLoader:
     """Train: every process gets its shuffled share, seeded by (seed, epoch); the same number of
     batches on every rank. Validation: a contiguous unpadded share (exact sums)."""
     pin = ctx.device.type == "cuda"
@@ -215,12 +215,14 @@ def _loader(ds, cfg: LoopConfig, ctx: Dist, *, train: bool, epoch: int = 0) -> D
         return DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, pin_memory=pin)
     sampler = DistributedSampler(ds, num_replicas=ctx.world, rank=ctx.rank, shuffle=True, seed=cfg.seed, drop_last=ctx.active)
     sampler.set_epoch(epoch)
-    per_rank = len(sampler)
+    drop_last = len(sampler) > cfg.batch_size  # no ragged last batch in training
+    own = task.train_loader(ds, sampler, drop_last, pin)
+    if own is not None:
+        return own
     generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)  # worker seeds
     return DataLoader(
         ds, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers, pin_memory=pin,
-        drop_last=per_rank > cfg.batch_size,  # no ragged last batch in training
-        generator=generator,
+        drop_last=drop_last, generator=generator,
     )
 
 
@@ -399,7 +401,7 @@ def _fit(task, cfg, ctx: Dist, resume, overwrite, console, Image, Progress, colu
                     break
                 # Shuffling and augmentation depend only on (seed, epoch, rank): resume is exact.
                 torch.manual_seed(cfg.seed * 100_003 + epoch * 1_009 + ctx.rank)
-                loader = _loader(train_ds, cfg, ctx, train=True, epoch=epoch)
+                loader = _loader(train_ds, cfg, ctx, train=True, epoch=epoch, task=task)
                 for m in modules.values():
                     m.train()
                 sums: dict[str, float] = defaultdict(float)

@@ -33,6 +33,11 @@ class TrainTask:
         """(train, validation) data sets; items are dicts of tensors plus an "id"."""
         raise NotImplementedError
 
+    def train_loader(self, ds: Dataset, sampler, drop_last: bool, pin_memory: bool):
+        """A DataLoader of its own for the training set (e.g. whole cached batches), or None for
+        the loop's default per-sample DataLoader over ``sampler``."""
+        return None
+
     def build(self, device: torch.device, channels_last: bool, distributed: bool) -> dict[str, nn.Module]:
         """The trained networks by name, on ``device``. Called after the global seed is set."""
         raise NotImplementedError

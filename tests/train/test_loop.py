@@ -232,3 +232,35 @@ def test_resume_of_a_foreign_folder(tmp_path):
     (tmp_path / "elsewhere").mkdir()
     out = _user_error(runner.invoke(app, ["train-unet", "--resume", str(tmp_path / "elsewhere")]))
     assert "not a training run folder" in out
+
+
+def test_prepared_cache_trains_exactly_like_the_files(synthetic_root, lists, tmp_path):
+    import shutil
+
+    from clothes_extractor.data.prepared import prepare_dataset
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_root, data)  # the cache goes into the data set's prepared/ folder
+    cfg = PreprocessConfig(size=(64, 64))
+    for ids in lists:
+        prepare_dataset(data, ids=ids, preprocess=cfg, progress=False)
+
+    def run(name, *extra):
+        args = [
+            "train-unet", "--data", str(data), "--train-list", str(lists[0]), "--val-list", str(lists[1]),
+            "--size", "64", "--encoder", "resnet18", "--encoder-weights", "none", "--bs", "2", "--workers", "0",
+            "--device", "cpu", "--perceptual", "0", "--max-steps", "2", "--out", str(tmp_path / name), *extra,
+        ]
+        result = runner.invoke(app, args)
+        _ok(result)
+        return load_file(tmp_path / name / "last.safetensors")
+
+    files, cached = run("files", "--prepared", "off"), run("cached", "--prepared", "on")
+    for k in files:
+        torch.testing.assert_close(cached[k], files[k], rtol=0, atol=0)
+    run("augmented", "--prepared", "on", "--augment")  # batch augmentation on the device runs
+
+
+def test_prepared_on_without_a_cache_says_how_to_build_it(train_args):
+    result = runner.invoke(app, ["train-unet", *train_args("--perceptual", "0", "--prepared", "on")])
+    assert "clothes-extractor prepare --data" in _user_error(result)
