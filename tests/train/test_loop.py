@@ -264,3 +264,17 @@ def test_prepared_cache_trains_exactly_like_the_files(synthetic_root, lists, tmp
 def test_prepared_on_without_a_cache_says_how_to_build_it(train_args):
     result = runner.invoke(app, ["train-unet", *train_args("--perceptual", "0", "--prepared", "on")])
     assert "clothes-extractor prepare --data" in _user_error(result)
+
+
+def test_compile_wraps_the_trained_networks(train_args, tmp_path, monkeypatch):
+    compiled = []
+
+    def fake_compile(module, **kwargs):  # torch.compile on CPU needs minutes; check the wiring
+        compiled.append(type(module).__name__)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    _ok(runner.invoke(app, ["train-gan", *train_args("--max-steps", "1", "--compile")]))
+    assert sorted(compiled) == ["Generator", "PatchDiscriminator"]
+    # Checkpoints hold the plain networks' keys (no _orig_mod. prefix).
+    assert not any(k.startswith("_orig_mod") for k in load_file(tmp_path / "run" / "last.safetensors"))
