@@ -27,14 +27,19 @@ from contextlib import nullcontext
 import torch
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _time_steps(step, steps: int) -> float:
     for _ in range(3):  # warm-up: cudnn autotuning, compilation
         step()
-    torch.cuda.synchronize()
+    _sync()
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    torch.cuda.synchronize()
+    _sync()
     return (time.perf_counter() - start) / steps
 
 
@@ -44,8 +49,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--encoder", default="resnet34")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--sizes", nargs="+", default=["224x224", "512x384"])
+    parser.add_argument("--device", default="cuda", help="cpu only to check the script itself")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
+    if args.device == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA GPU: this benchmark measures the CUDA path"}))
         sys.exit(1)
 
@@ -54,7 +61,8 @@ def main() -> None:
     from clothes_extractor.train.config import TrainConfig
     from clothes_extractor.train.steps import Batch, LossModules, gan_step, unet_step
 
-    device = torch.device("cuda")
+    device = torch.device(args.device)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes]
     variants = [
         ("fp32", False, False, False, False),
         ("bf16", True, False, False, False),
@@ -64,7 +72,7 @@ def main() -> None:
     if not args.no_compile:
         variants.append(("bf16+cl+bench+compile", True, True, True, True))
     results = []
-    for size in ((224, 224), (512, 384)):
+    for size in sizes:
         for kind in ("unet", "gan"):
             for name, bf16, cl, bench, compile_ in variants:
                 torch.backends.cudnn.benchmark = bench
@@ -74,7 +82,7 @@ def main() -> None:
                 x = (torch.rand(args.bs, 3, h, w, device=device) * 2 - 1).contiguous(memory_format=fmt)
                 batch = Batch(x, x.flip(-1).contiguous(memory_format=fmt), torch.rand(args.bs, 1, h, w, device=device))
                 g = build_generator(GeneratorConfig(encoder=args.encoder)).to(device, memory_format=fmt)
-                autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
+                autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
                 g_run = torch.compile(g) if compile_ else g
                 opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
                 if kind == "unet":
@@ -94,7 +102,8 @@ def main() -> None:
                     results.append({"size": f"{h}x{w}", "step": kind, "variant": name, "error": str(exc).splitlines()[0]})
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
                 del g, g_run, opt_g
-                torch.cuda.empty_cache()
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
 
     # extract: one 768x1024 photo through the model, load time apart.
     import numpy as np
@@ -112,7 +121,7 @@ def main() -> None:
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        for size in ((224, 224), (512, 384)):
+        for size in sizes:
             g = build_generator(GeneratorConfig(encoder=args.encoder))
             path = Path(tmp) / f"g{size[0]}.safetensors"
             save_checkpoint(path, g.state_dict(), {
@@ -123,15 +132,15 @@ def main() -> None:
             ex = load_extractor(path, device)
             load_s = time.perf_counter() - start
             ex.extract(photo, mask)
-            torch.cuda.synchronize()
+            _sync()
             start = time.perf_counter()
             for _ in range(10):
                 ex.extract(photo, mask)
-            torch.cuda.synchronize()
+            _sync()
             extract.append({"model_size": f"{size[0]}x{size[1]}", "load_s": round(load_s, 3),
                             "per_photo_s": round((time.perf_counter() - start) / 10, 4)})
     print(json.dumps({
-        "gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "encoder": args.encoder,
+        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "none (cpu check run)", "torch": torch.__version__, "encoder": args.encoder,
         "train": results, "extract": extract,
     }, indent=1))
 
