@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +18,16 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 
 def _torchrun(spec: dict, cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), json.dumps(spec)]
-    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+    # Own process group: a hang is killed whole (torchrun's workers included), not left behind.
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail("torchrun did not finish in 300 s:\n" + err[-3000:])
+    assert proc.returncode == 0, out[-3000:] + err[-6000:]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _ranks_identical(dump: Path) -> None:
