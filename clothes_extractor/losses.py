@@ -263,3 +263,85 @@ class AlphaLoss(nn.Module):
 
     def forward(self, alpha_logit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return alpha_loss(alpha_logit, mask)
+
+
+# ---------------------------------------------------------------------------- Segmentation
+
+
+def _check_segmentation(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None) -> int:
+    if logits.ndim != 4:
+        raise ValueError(f"expected (B, C, H, W) logits, got shape {tuple(logits.shape)}")
+    B, C, H, W = logits.shape
+    if num_classes is not None and C != num_classes:
+        raise ValueError(f"logits have {C} channels but num_classes is {num_classes}")
+    if labels.shape != (B, H, W):
+        raise ValueError(f"labels must be (B, H, W) = {(B, H, W)} class ids, got shape {tuple(labels.shape)}")
+    if labels.dtype not in (torch.int64, torch.int32, torch.uint8):
+        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}")
+    return C
+
+
+def dice_loss(logits: torch.Tensor, labels: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    """Multi-class soft Dice loss of segmentation logits (smp's ``DiceLoss(mode="multiclass")``).
+
+    Args:
+        logits: (B, C, H, W) unbounded, one channel per class.
+        labels: (B, H, W) integer class ids in [0, C).
+        num_classes: C, checked against the logits (None: taken from them).
+
+    Returns:
+        scalar, the mean over the C classes of ``1 - Dice(softmax(logits)_c, labels == c)``,
+        the Dice of a class computed over the whole batch; a class with no true pixel in the
+        batch contributes 0 (smp's convention: its Dice is undefined; cross-entropy still
+        penalises predicting it). Near 0 for confident correct logits.
+
+    >>> labels = torch.tensor([[[0, 1], [1, 0]]])
+    >>> logits = 50 * torch.nn.functional.one_hot(labels, 2).permute(0, 3, 1, 2).float()
+    >>> float(dice_loss(logits, labels, 2)) < 1e-6
+    True
+    """
+    import segmentation_models_pytorch as smp
+
+    _check_segmentation(logits, labels, num_classes)
+    return smp.losses.DiceLoss(mode="multiclass", from_logits=True)(logits, labels.long())
+
+
+class DiceLoss(nn.Module):
+    """Module form of :func:`dice_loss`."""
+
+    def __init__(self, *, num_classes: int | None = None) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return dice_loss(logits, labels, self.num_classes)
+
+
+def segmentation_loss(
+    logits: torch.Tensor, labels: torch.Tensor, *, ce: float = 1.0, dice: float = 1.0
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy plus Dice, the segmenter's loss, with its terms.
+
+    Args:
+        logits: (B, C, H, W) unbounded; labels: (B, H, W) integer class ids.
+        ce, dice: weights of the two terms.
+
+    Returns:
+        ``{"loss": ce * CE + dice * Dice, "ce": CE, "dice": Dice}``, scalars; CE is
+        :func:`torch.nn.functional.cross_entropy`, the mean over pixels.
+    """
+    _check_segmentation(logits, labels, None)
+    logits = logits.float()
+    terms = {"ce": F.cross_entropy(logits, labels.long()), "dice": dice_loss(logits, labels)}
+    return {"loss": ce * terms["ce"] + dice * terms["dice"], **terms}
+
+
+class SegmentationLoss(nn.Module):
+    """Module form of :func:`segmentation_loss`; returns the total only."""
+
+    def __init__(self, *, ce: float = 1.0, dice: float = 1.0) -> None:
+        super().__init__()
+        self.ce, self.dice = ce, dice
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return segmentation_loss(logits, labels, ce=self.ce, dice=self.dice)["loss"]
