@@ -1,7 +1,10 @@
 """`demo`: the whole pipeline on a synthetic data set, in about two minutes on a laptop CPU.
 
-make-sample-data -> downsample -> split -> train-gan (64 px) -> evaluate (test split, white and
-input baselines) -> extract (one full-size synthetic photo). No network: random initial weights.
+make-sample-data -> downsample -> split -> train-gan (64 px) -> train-segmenter (64 px) ->
+evaluate (test split, white and input baselines; then the mask-free pipeline, the generator fed
+the segmenter's garment mask) -> extract (one full-size synthetic photo with its parse map, then
+the same photo without a mask: segment, extract from the predicted mask). No network: random
+initial weights.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clothes_extractor.errors import ConfigError
+from clothes_extractor.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,7 @@ class DemoConfig:
     samples: int = 96
     size: int = 64  # downsampled longest side, and the training size
     epochs: int = 30
+    seg_epochs: int | None = None  # segmenter epochs; None: a third of ``epochs``, at least 1
     batch_size: int = 8
     encoder: str = "resnet18"
     seed: int = 0
@@ -41,10 +45,12 @@ def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
     from clothes_extractor.data.split import make_split
     from clothes_extractor.data.synthetic import make_sample_data
     from clothes_extractor.data.viton import PARSE, PHOTO, sample_path
-    from clothes_extractor.evaluate import EvalConfig, evaluate, report_lines, results_table
+    from clothes_extractor.evaluate import EvalConfig, evaluate, pipeline_line, report_lines, results_table
     from clothes_extractor.extract import ExtractConfig, extract_file, load_extractor
+    from clothes_extractor.segment import load_segmenter, segment_file
     from clothes_extractor.train.config import TrainConfig
-    from clothes_extractor.train.loop import train
+    from clothes_extractor.train.loop import fit, train
+    from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
 
     console = console or Console(stderr=True)
     parse_size(cfg.size)  # a clear error before any work
@@ -62,24 +68,24 @@ def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
         result.seconds[name] = round(now - clock, 1)
         clock = now
 
-    console.rule("[bold]1/6 make-sample-data")
+    console.rule("[bold]1/7 make-sample-data")
     full = out / "synthetic"
     made = make_sample_data(full, samples=cfg.samples, seed=cfg.seed, progress=True)
     console.print(f"{cfg.samples} synthetic samples (768x1024) in {full}")
     stage("make-sample-data")
 
-    console.rule(f"[bold]2/6 downsample -s {cfg.size}")
+    console.rule(f"[bold]2/7 downsample -s {cfg.size}")
     low = out / f"synthetic-{cfg.size}"
     report = downsample(full, low, size=cfg.size, workers=None, progress=True)
     console.print(f"{report.written} files written to {low}")
     stage("downsample")
 
-    console.rule("[bold]3/6 split")
+    console.rule("[bold]3/7 split")
     split = make_split(low, seed=cfg.seed)
     console.print(f"{len(split.train_ids)} train + {len(split.val_ids)} validation ids")
     stage("split")
 
-    console.rule("[bold]4/6 train-gan")
+    console.rule("[bold]4/7 train-gan")
     run = out / "run"
     train_cfg = TrainConfig(
         mode="gan", data=str(low), out=str(run), preprocess=PreprocessConfig(size=(cfg.size, cfg.size)),
@@ -90,30 +96,66 @@ def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
     trained = train(train_cfg, console=console)
     stage("train-gan")
 
-    console.rule("[bold]5/6 evaluate (test split)")
+    console.rule("[bold]5/7 train-segmenter")
+    # The parse maps of the same photos teach a segmenter the garment mask: extract without one.
+    seg_run = out / "run-segmenter"
+    seg_cfg = SegmenterConfig(
+        data=str(low), out=str(seg_run), size=(cfg.size, cfg.size), encoder=cfg.encoder, encoder_weights=None,
+        epochs=cfg.seg_epochs or max(1, cfg.epochs // 3), batch_size=cfg.batch_size, lr=2e-3, workers=0,
+        seed=cfg.seed, device="auto", sample_count=4,
+    )
+    seg_trained = fit(SegmenterTask(seg_cfg), console=console)
+    stage("train-segmenter")
+
+    console.rule("[bold]6/7 evaluate (test split)")
     ev = evaluate(
         EvalConfig(checkpoint=run / "best.safetensors", data=low, split="test", out=out / "eval", network_metrics=False,
                    grid_rows=2),
         console=console,
     )
     result.summary = ev.summary
+    # The same generator fed the garment mask the segmenter predicts, beside the true mask.
+    ev_free = evaluate(
+        EvalConfig(checkpoint=run / "best.safetensors", data=low, split="test", out=out / "eval-mask-free",
+                   network_metrics=False, grid_rows=1, segmenter=seg_run / "best.safetensors"),
+        console=console,
+    )
     stage("evaluate")
 
-    console.rule("[bold]6/6 extract")
+    console.rule("[bold]7/7 extract")
     # A full-size photo and its parse map, as a user would bring them: the model is 64 px, the
     # output goes back to the 768x1024 catalogue frame.
     sample_id = made.test_ids[0]
     photo = sample_path(full / "test", PHOTO, sample_id)
     mask = sample_path(full / "test", PARSE, sample_id)
     extracted = out / f"extracted_{sample_id}.png"
-    extract_file(load_extractor(run / "best.safetensors"), photo, mask, extracted, ExtractConfig())
+    extractor = load_extractor(run / "best.safetensors")
+    extract_file(extractor, photo, mask, extracted, ExtractConfig())
     console.print(f"clothes-extractor extract {photo} {mask} -o {extracted}")
+    # The same photo without its parse map: the segmenter predicts it, then the garment mask.
+    segmenter = load_segmenter(seg_run / "best.safetensors")
+    parse = out / f"parse_{sample_id}.png"
+    segment_file(segmenter, photo, parse)
+    console.print(f"clothes-extractor segment {photo} -o {parse} --segmenter {seg_run}")
+    mask_free = out / f"extracted-no-mask_{sample_id}.png"
+    try:
+        extract_file(extractor, photo, None, mask_free, ExtractConfig(), segmenter=segmenter)
+        console.print(f"clothes-extractor extract {photo} -o {mask_free} --segmenter {seg_run}")
+    except DataError as exc:  # a segmenter trained too briefly may find no garment: say so, as extract does
+        console.print(f"clothes-extractor extract {photo} -o {mask_free} --segmenter {seg_run}: {exc}")
     stage("extract")
 
     console.rule("[bold]results")
     console.print(results_table(ev.summary))
     for line in report_lines(ev.summary):
         console.print(line)
+    seg_val = seg_trained.history[-1]["val"] if seg_trained.history else {}
+    if seg_val:
+        console.print(
+            f"segmenter (validation, last epoch): mean IoU {seg_val['miou']:.3f}, "
+            f"garment IoU {seg_val['garment_iou'] or 0:.3f}"
+        )
+    console.print(pipeline_line(ev_free.summary))
     last_epoch = trained.epochs_done
     result.paths = {
         "training pictures": run / "samples" / f"epoch_{last_epoch:03d}.png",
@@ -123,5 +165,10 @@ def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
         "extracted garment": extracted,
         "extracted from": photo,
         "checkpoint": run / "best.safetensors",
+        "predicted parse": parse,
+        **({"extracted, no mask": mask_free} if mask_free.exists() else {}),
+        "segmenter pictures": seg_run / "samples" / f"epoch_{seg_trained.epochs_done:03d}.png",
+        "mask-free metrics": ev_free.paths["metrics"],
+        "segmenter": seg_run / "best.safetensors",
     }
     return result

@@ -134,6 +134,7 @@ class EvalConfig:
     seed: int = 0  # of the random grid rows
     network_metrics: bool = True  # LPIPS, DISTS, FID when their weights are present
     overwrite: bool = False
+    segmenter: Path | None = None  # also score the mask-free pipeline: the generator fed the predicted mask
 
 
 @dataclass(frozen=True)
@@ -284,8 +285,9 @@ class EvalDataset(VitonDataset):
 
 def _collate(items: list[dict]) -> dict:
     out = {k: torch.stack([it[k] for it in items]) for k in ("input", "target", "alpha")}
-    out["cloth"] = [it["cloth"] for it in items]
-    out["id"] = [it["id"] for it in items]
+    for k in items[0]:  # cloth, id (and photo, mask for the pipeline): lists
+        if k not in out:
+            out[k] = [it[k] for it in items]
     return out
 
 
@@ -352,6 +354,7 @@ class _Scores:
         self.real: dict[str, M.FeatureStats] = defaultdict(M.FeatureStats)
         self.fake: dict[tuple[str, str], M.FeatureStats] = defaultdict(M.FeatureStats)
         self.sizes: dict[str, set[tuple[int, int]]] = defaultdict(set)
+        self.subjects: list[str] = list(SUBJECTS)  # plus PIPELINE_SUBJECT, after "model", when scored
 
     @torch.no_grad()
     def add(self, protocol: str, ids: Sequence[str], subjects: dict[str, torch.Tensor], target: torch.Tensor) -> None:
@@ -360,6 +363,8 @@ class _Scores:
         if features is not None:
             self.real[protocol].update(features(target))
         for subject, images in subjects.items():
+            if subject not in self.subjects:
+                self.subjects.insert(1, subject)
             values = score(protocol, images, target, self.network)
             if features is not None:
                 self.fake[(protocol, subject)].update(features(images))
@@ -379,7 +384,7 @@ class _Scores:
         out: dict[str, dict[str, dict[str, float | None]]] = {}
         for p in PROTOCOLS:
             out[p] = {}
-            for s in SUBJECTS:
+            for s in self.subjects:
                 entry: dict[str, float | None] = {}
                 for name in IMAGE_METRICS:
                     vals = sums.get((p, s, name))
@@ -506,8 +511,10 @@ def evaluate(
         raise ConfigError(f"--grid-rows must be at least 1, got {cfg.grid_rows}")
     meta = read_meta(cfg.checkpoint)
     ckpt = Path(meta["path"])
+    if meta.get("kind") == "segmenter":
+        return evaluate_segmenter(cfg, meta, console=console, progress=progress)
     if meta.get("kind") != "generator":
-        raise CheckpointError(f"{ckpt} holds a {meta.get('kind')!r} model, not a garment generator")
+        raise CheckpointError(f"{ckpt} holds a {meta.get('kind')!r} model, not a garment generator or segmenter")
     try:
         preprocess = PreprocessConfig.from_dict(meta["preprocess"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -525,7 +532,8 @@ def evaluate(
     if network is None:
         network = M.network_metrics(device) if cfg.network_metrics else M.NetworkMetrics.disabled("--no-network-metrics")
 
-    ds = EvalDataset(selection.split_dir, selection.folder, selection.ids, preprocess)
+    pipeline = _Pipeline.load(cfg.segmenter, model, preprocess, device) if cfg.segmenter is not None else None
+    ds = (PipelineEvalDataset if pipeline else EvalDataset)(selection.split_dir, selection.folder, selection.ids, preprocess)
     loader = DataLoader(
         ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=_collate,
         pin_memory=device.type == "cuda",
@@ -543,18 +551,20 @@ def evaluate(
             rgb = rgb.float().clamp(-1, 1)
             target01 = (batch["target"].to(device) + 1) / 2
             input01 = (x + 1) / 2
-            scores.add(
-                "native", batch["id"],
-                {"model": (rgb + 1) / 2, "white": torch.ones_like(target01), "input": input01}, target01,
-            )
+            native = {"model": (rgb + 1) / 2, "white": torch.ones_like(target01), "input": input01}
+            if pipeline is not None:
+                native[PIPELINE_SUBJECT] = pipeline.run(batch)
+            scores.add("native", batch["id"], native, target01)
             rgb_cpu, alpha_cpu, x_cpu = rgb.cpu(), alpha_logit.float().cpu(), batch["input"]
             groups: dict[tuple[int, ...], list[tuple[str, dict[str, np.ndarray]]]] = defaultdict(list)
             for k, sample_id in enumerate(batch["id"]):
                 images = paper_images(rgb_cpu[k], alpha_cpu[k], x_cpu[k], batch["cloth"][k], preprocess.background)
+                if pipeline is not None:
+                    images[PIPELINE_SUBJECT] = pipeline.paper(k, batch["cloth"][k])
                 groups[images["target"].shape].append((sample_id, images))
             for members in groups.values():
                 ids = [m[0] for m in members]
-                subjects = {s: _hwc_to_tensor([m[1][s] for m in members], device) for s in SUBJECTS}
+                subjects = {s: _hwc_to_tensor([m[1][s] for m in members], device) for s in members[0][1] if s != "target"}
                 scores.add("paper", ids, subjects, _hwc_to_tensor([m[1]["target"] for m in members], device))
             bar.advance(task, len(batch["id"]))
 
@@ -608,6 +618,8 @@ def evaluate(
             "clothes_extractor_version": __version__,
         }
     )
+    if pipeline is not None:
+        summary["pipeline"] = pipeline.summary(means)
 
     out.mkdir(parents=True, exist_ok=True)
     save_image(Image.fromarray(grid), out / GRID_FILE)
@@ -630,20 +642,25 @@ def results_table(summary: dict[str, Any]):
     """A rich Table: one row per protocol x subject, one column per computed metric."""
     from rich.table import Table
 
-    shown = [m for m in METRICS if any(summary[p][s].get(m) is not None for p in PROTOCOLS for s in SUBJECTS)]
+    if summary.get("kind") == "segmenter":
+        return segmenter_table(summary)
+    shown = [m for m in METRICS if any(summary[p][s].get(m) is not None for p in PROTOCOLS for s in summary[p])]
     table = Table(title=f"{summary['samples']} samples (paper: SSIM, MS-SSIM x100 on luminance)")
     table.add_column("protocol")
     table.add_column("subject")
     for m in shown:
         table.add_column(f"{LABELS[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", justify="right")
     for p in PROTOCOLS:
-        for s in SUBJECTS:
-            table.add_row(p, s, *(_fmt(summary[p][s].get(m)) for m in shown), end_section=s == SUBJECTS[-1])
+        subjects = list(summary[p])
+        for s in subjects:
+            table.add_row(p, s, *(_fmt(summary[p][s].get(m)) for m in shown), end_section=s == subjects[-1])
     return table
 
 
 def report_lines(summary: dict[str, Any]) -> list[str]:
     """The verdict per protocol, then the metrics not computed and why."""
+    if summary.get("kind") == "segmenter":
+        return segmenter_report_lines(summary)
     lines = [verdict_line(p, summary["verdict"][p]) for p in PROTOCOLS]
     seen: set[tuple[str, str]] = set()
     for p in PROTOCOLS:
@@ -654,4 +671,305 @@ def report_lines(summary: dict[str, Any]) -> list[str]:
             seen.add((name, text))
             where = p if name == "ms_ssim" else "all protocols"
             lines.append(f"not computed: {LABELS[name]} ({where}): {text}")
+    if "pipeline" in summary:
+        lines.insert(len(PROTOCOLS), pipeline_line(summary))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmenter checkpoints, and the mask-free pipeline (generator fed the predicted garment mask)
+# ---------------------------------------------------------------------------------------------
+#
+# A segmenter checkpoint (kind "segmenter") is scored at each photo's own resolution: the
+# prediction of :meth:`clothes_extractor.segment.Segmenter.predict` (padding cropped, logits
+# upsampled, argmax) against the data set's parse map mapped to the segmenter's label set. One
+# confusion matrix summed over the samples gives the per-class IoU, the mean IoU (over the
+# classes present in the truth or the prediction), the IoU of the garment classes taken as one
+# region and the pixel accuracy; per_image.csv holds the same per photo. Samples: those a
+# generator would be scored on (select_samples, with the checkpoint's garment labels).
+#
+# With ``--segmenter SEG`` beside a generator checkpoint, every sample is also run through the
+# mask-free pipeline: SEG predicts the garment mask on the full-size photo (the generator's
+# garment labels -> the segmenter's classes holding them), the very preprocessing builds the
+# model input from it, and the generator's output is scored as the subject "predicted_mask",
+# under both protocols, beside "model" (the input built from the true mask). A photo where SEG
+# finds no garment gives no output in `extract`: it is scored as an all-white image (what the
+# white baseline scores) and counted. The garment mask IoU (predicted vs true, at the photo's
+# resolution) is reported too.
+
+PIPELINE_SUBJECT = "predicted_mask"
+SEGMENTER_GRID_HEIGHT = 256
+PIPELINE_DEFINITION = (
+    "The generator fed the input built from the garment mask the segmenter predicts on the full-size photo "
+    "(its classes holding the generator's garment labels), instead of the true mask; same preprocessing, same "
+    "protocols. A photo where the segmenter finds no garment is scored as an all-white image. mask_iou: IoU of "
+    "the predicted and the true garment masks at the photo's resolution, mean over the samples."
+)
+SEGMENTER_DEFINITION = (
+    "At each photo's resolution: the segmenter's prediction (aspect-kept padding cropped, logits upsampled "
+    "bilinearly, argmax) against image-parse-v3 mapped to the segmenter's label set. IoU per class from one "
+    "confusion matrix summed over the samples; miou: mean over the classes present in truth or prediction; "
+    "garment_iou: the garment classes as one region; pixel_accuracy: share of pixels right."
+)
+
+
+class PipelineEvalDataset(EvalDataset):
+    """EvalDataset items plus ``photo`` (H, W, 3) uint8 and ``mask`` (H, W) bool, the true garment mask."""
+
+    def __getitem__(self, index: int) -> dict:
+        raw = viton.read_sample(self.split_dir, self.ids[index])
+        x, y, alpha = preprocess_sample(raw, self.preprocess)
+        return {
+            "input": to_tensor(x), "target": to_tensor(y), "alpha": to_tensor(alpha), "cloth": raw.cloth, "id": raw.id,
+            "photo": raw.photo, "mask": viton.garment_mask(raw.parse, self.preprocess.garment_labels),
+        }
+
+
+class _Pipeline:
+    """The mask-free path over the batches of `evaluate`: predicted mask -> input -> generator."""
+
+    def __init__(self, segmenter, path: Path, model, preprocess: PreprocessConfig, device) -> None:
+        self.segmenter, self.path, self.model, self.preprocess, self.device = segmenter, path, model, preprocess, device
+        self.mask_iou: dict[str, float] = {}
+        self.empty: list[str] = []
+        self._batch: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, path: Path, model, preprocess: PreprocessConfig, device) -> _Pipeline:
+        from clothes_extractor.segment import load_segmenter
+
+        segmenter = load_segmenter(path, device)
+        return cls(segmenter, Path(segmenter.meta["path"]), model, preprocess, device)
+
+    @torch.no_grad()
+    def run(self, batch: dict) -> torch.Tensor:
+        """The generator's outputs from predicted masks, (B, 3, h, w) in [0, 1] on the device
+        (white where no garment was found); keeps what :meth:`paper` needs."""
+        from clothes_extractor.data.transforms import preprocess_input
+
+        seg = self.segmenter
+        inputs, empty = [], []
+        preds = seg.predict_many(batch["photo"], batch_size=len(batch["photo"]))
+        for sample_id, photo, true_mask, classes in zip(batch["id"], batch["photo"], batch["mask"], preds):
+            mask = seg.garment_mask(classes, self.preprocess.garment_labels)
+            self.mask_iou[sample_id] = float(M.mask_iou(torch.from_numpy(mask)[None], torch.from_numpy(true_mask)[None])[0])
+            if mask.any():
+                inputs.append(preprocess_input(photo, mask, self.preprocess, name=sample_id))
+                empty.append(False)
+            else:
+                self.empty.append(sample_id)
+                empty.append(True)
+        h, w = self.preprocess.size
+        rgb = torch.ones(len(empty), 3, h, w)  # white in [-1, 1]
+        alpha = torch.zeros(len(empty), 1, h, w)
+        x = torch.ones(len(empty), 3, h, w)
+        if inputs:
+            xs = torch.stack([to_tensor(i) for i in inputs])
+            out_rgb, out_alpha = self.model(xs.to(self.device))
+            keep = [k for k, e in enumerate(empty) if not e]
+            rgb[keep], alpha[keep], x[keep] = out_rgb.float().clamp(-1, 1).cpu(), out_alpha.float().cpu(), xs
+        self._batch = {"rgb": rgb, "alpha": alpha, "x": x, "empty": empty}
+        return ((rgb + 1) / 2).to(self.device)
+
+    def paper(self, k: int, cloth: np.ndarray) -> np.ndarray:
+        """Sample ``k`` of the last batch under the paper protocol (uint8, the cloth's frame)."""
+        b = self._batch
+        if b["empty"][k]:
+            return np.full_like(cloth, 255)
+        return paper_images(b["rgb"][k], b["alpha"][k], b["x"][k], cloth, self.preprocess.background)["model"]
+
+    def summary(self, means: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, Any]:
+        seg = self.segmenter
+        values = list(self.mask_iou.values())
+        return {
+            "definition": PIPELINE_DEFINITION,
+            "subject": PIPELINE_SUBJECT,
+            "segmenter": str(self.path),
+            "label_set": seg.label_set.name,
+            "garment_classes": seg.describe_garment(self.preprocess.garment_labels),
+            "mask_iou": math.fsum(values) / len(values) if values else None,
+            "empty_predictions": list(self.empty),
+            "per_image_mask_iou": dict(self.mask_iou),
+            "cost": {
+                p: {m: _difference(means[p]["model"].get(m), means[p][PIPELINE_SUBJECT].get(m)) for m in METRICS}
+                for p in PROTOCOLS
+            },
+        }
+
+
+def _difference(true_mask: float | None, predicted: float | None) -> float | None:
+    """predicted - true (the cost of the predicted mask, signed as the metric goes)."""
+    if true_mask is None or predicted is None:
+        return None
+    return predicted - true_mask
+
+
+def pipeline_line(summary: dict[str, Any]) -> str:
+    """``mask-free pipeline (SEG): garment mask IoU ...; SSIM ... with the predicted mask vs ...``."""
+    pipe = summary["pipeline"]
+    n, empty = summary["samples"], len(pipe["empty_predictions"])
+    parts = []
+    for p in PROTOCOLS:
+        a, b = summary[p][PIPELINE_SUBJECT].get("ssim"), summary[p]["model"].get("ssim")
+        if a is not None and b is not None:
+            parts.append(f"{p} SSIM {_fmt(a)} with the predicted mask vs {_fmt(b)} with the true one")
+    none = f"; no garment found in {empty} of them (scored as white)" if empty else ""
+    return (
+        f"mask-free pipeline ({pipe['segmenter']}): garment mask IoU {_fmt(pipe['mask_iou'])} over {n} photos{none}; "
+        + "; ".join(parts)
+    )
+
+
+class _PhotoParse(torch.utils.data.Dataset):
+    """Photos and parse maps, full size, as numpy arrays (the segmenter's evaluation)."""
+
+    def __init__(self, split_dir: Path, ids: Sequence[str]) -> None:
+        self.split_dir, self.ids = split_dir, list(ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict:
+        sample_id = self.ids[index]
+        photo = viton.read_rgb_image(viton.sample_path(self.split_dir, viton.PHOTO, sample_id), sample_id, "photo")
+        parse = viton.read_label_map(viton.sample_path(self.split_dir, viton.PARSE, sample_id), sample_id)
+        if parse.shape != photo.shape[:2]:
+            raise DataError(f"sample {sample_id}: parse map and photo differ in size")
+        return {"id": sample_id, "photo": photo, "parse": parse}
+
+
+def _as_list(items: list[dict]) -> list[dict]:
+    return items
+
+
+def _segmenter_row(seg, sample: dict, label: str, value: float | None) -> np.ndarray:
+    """photo | true parse | predicted parse, at SEGMENTER_GRID_HEIGHT, labelled."""
+    from clothes_extractor.data.labels import colourise
+
+    ls = seg.label_set
+    pred = seg.predict(sample["photo"])
+    tiles = [sample["photo"], colourise(ls.encode(sample["parse"]), ls), colourise(pred, ls)]
+    h, w = sample["photo"].shape[:2]
+    size = (max(1, round(w * SEGMENTER_GRID_HEIGHT / h)), SEGMENTER_GRID_HEIGHT)
+    resized = [Image.fromarray(np.ascontiguousarray(t)).resize(size, Image.Resampling.NEAREST if i else Image.Resampling.BILINEAR)
+               for i, t in enumerate(tiles)]
+    image = Image.fromarray(np.concatenate([np.asarray(r) for r in resized], axis=1))
+    draw = ImageDraw.Draw(image)
+    text = f"{label} {sample['id']} garment IoU {_fmt(value)}"
+    box = draw.textbbox((2, 1), text)
+    draw.rectangle((box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1), fill=(0, 0, 0))
+    draw.text((2, 1), text, fill=(255, 255, 255))
+    return np.asarray(image)
+
+
+def evaluate_segmenter(cfg: EvalConfig, meta: dict[str, Any], *, console=None, progress: bool = True) -> EvalResult:
+    """Score a segmenter checkpoint (see the section comment above); same outputs as `evaluate`:
+    metrics.json, per_image.csv (id, miou, garment_iou, pixel_accuracy), grid.png (photo | true
+    parse | predicted parse for the best, worst and random samples by garment IoU)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from clothes_extractor.segment import load_segmenter
+    from clothes_extractor.train.loop import resolve_device
+
+    console = console or Console(stderr=True)
+    ckpt = Path(meta["path"])
+    if cfg.segmenter is not None:
+        raise ConfigError(
+            f"{ckpt} is a segmenter: --segmenter goes with a generator --checkpoint (to score the mask-free "
+            "pipeline); to score the segmenter itself give it as --checkpoint alone"
+        )
+    out = Path(cfg.out) if cfg.out is not None else default_out(ckpt)
+    if (out / METRICS_FILE).exists() and not cfg.overwrite:
+        raise ConfigError(f"{out / METRICS_FILE} already exists; pass --overwrite to replace it, or --out to write elsewhere")
+    device = resolve_device(cfg.device)
+    seg = load_segmenter(ckpt, device)
+    garment_labels = tuple(meta.get("labels", {}).get("garment_labels", viton.DEFAULT_GARMENT_LABELS))
+    selection = select_samples(
+        cfg.data, cfg.split, folder=cfg.folder, exclude=cfg.exclude, garment_labels=garment_labels, progress=progress,
+    )
+    ls = seg.label_set
+    garment = seg.garment_classes(garment_labels)
+    n = ls.num_classes
+    confusion = torch.zeros(n, n, dtype=torch.long)
+    rows: list[dict[str, Any]] = []
+    ds = _PhotoParse(selection.split_dir, selection.ids)
+    loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=_as_list)
+    bar = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=console, transient=True, disable=not progress)
+    with bar:
+        task = bar.add_task("eval", total=len(ds))
+        for items in loader:
+            preds = seg.predict_many([it["photo"] for it in items], batch_size=len(items))
+            for it, pred in zip(items, preds):
+                cm = M.confusion_matrix(torch.from_numpy(pred), torch.from_numpy(ls.encode(it["parse"])), n)
+                confusion += cm
+                one = M.segmentation_report(cm, ls.classes, garment)
+                rows.append({"id": it["id"], "miou": one["miou"], "garment_iou": one["garment_iou"],
+                             "pixel_accuracy": one["pixel_accuracy"]})
+            bar.advance(task, len(items))
+
+    report = M.segmentation_report(confusion, ls.classes, garment)
+    per_class = {name: report.pop(f"iou/{name}") for name in ls.classes}
+    values = [r["garment_iou"] if r["garment_iou"] is not None else -1.0 for r in rows]
+    choice = grid_choice(values, cfg.grid_rows, cfg.seed)
+    grid = np.concatenate([_segmenter_row(seg, ds[i], lab, rows[i]["garment_iou"]) for lab, i in choice], axis=0)
+    grid_rows = [f"{lab}: {ds.ids[i]}" for lab, i in choice]
+    summary: dict[str, Any] = {
+        "kind": "segmenter",
+        "samples": len(selection.ids),
+        "exclude": str(cfg.exclude) if cfg.exclude is not None else None,
+        "definition": SEGMENTER_DEFINITION,
+        "label_set": ls.name,
+        "garment": {"labels": list(garment_labels), "classes": ls.describe(garment)},
+        **report,
+        "per_class_iou": per_class,
+        "split": {
+            "source": selection.source, "folder": selection.folder, "split_dir": str(selection.split_dir),
+            "listed": selection.listed, "excluded": selection.excluded,
+            "excluded_not_in_list": selection.excluded_not_found, "skipped": selection.n_skipped,
+        },
+        "skipped": selection.skipped,
+        "checkpoint": {
+            "path": str(ckpt), "epoch": meta.get("epoch"), "step": meta.get("step"),
+            "segmenter": meta.get("segmenter"), "preprocess": meta.get("preprocess"),
+        },
+        "grid": {"order_by": "by garment IoU; photo | true parse | predicted parse", "rows": grid_rows},
+        "clothes_extractor_version": __version__,
+    }
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "miou", "garment_iou", "pixel_accuracy"])
+    for r in rows:
+        writer.writerow([r["id"], *("" if r[k] is None else f"{r[k]:.6g}" for k in ("miou", "garment_iou", "pixel_accuracy"))])
+    out.mkdir(parents=True, exist_ok=True)
+    save_image(Image.fromarray(grid), out / GRID_FILE)
+    atomic_write_text(out / PER_IMAGE_FILE, buf.getvalue())
+    atomic_write_text(out / METRICS_FILE, json.dumps(_json_safe(summary), indent=2) + "\n")
+    return EvalResult(out, summary, rows, selection, grid_rows)
+
+
+def segmenter_table(summary: dict[str, Any]):
+    """A rich Table of a segmenter's scores: the summary metrics, then the IoU of each class."""
+    from rich.table import Table
+
+    table = Table(title=f"{summary['samples']} samples, label set {summary['label_set']} (IoU at the photos' resolution)")
+    table.add_column("metric")
+    table.add_column("value ↑", justify="right")
+    table.add_row("mean IoU", _fmt(summary["miou"]))
+    table.add_row(f"garment IoU ({summary['garment']['classes']})", _fmt(summary["garment_iou"]))
+    table.add_row("pixel accuracy", _fmt(summary["pixel_accuracy"]), end_section=True)
+    for name, value in summary["per_class_iou"].items():
+        table.add_row(f"IoU {name}", _fmt(value) if value is not None else "- (absent)")
+    return table
+
+
+def segmenter_report_lines(summary: dict[str, Any]) -> list[str]:
+    absent = [name for name, v in summary["per_class_iou"].items() if v is None]
+    lines = [
+        f"segmenter: mean IoU {_fmt(summary['miou'])}, garment IoU {_fmt(summary['garment_iou'])}, "
+        f"pixel accuracy {_fmt(summary['pixel_accuracy'])}"
+    ]
+    if absent:
+        lines.append(f"classes in neither the truth nor the prediction (left out of the mean): {', '.join(absent)}")
     return lines

@@ -21,6 +21,11 @@ Masks come in several kinds (:func:`detect_mask_kind`, in this order):
    absorbed), or == 1 for a 0/1 mask (all values 0 or 1, as numpy writes them).
 
 ``--mask-kind`` forces a kind instead of detecting it.
+
+Without a mask, a garment segmenter (`train-segmenter`, :mod:`clothes_extractor.segment`)
+predicts the photo's parse map and the garment mask is its pixels of the generator's garment
+labels (:func:`predicted_mask`); a mask given still wins. When the prediction holds no garment
+pixel, that is a DataError and nothing is written.
 """
 
 from __future__ import annotations
@@ -319,7 +324,12 @@ class Extractor:
 
 def load_extractor(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Extractor:
     """A checkpoint file or run folder -> :class:`Extractor` (CheckpointError if it is not one of ours)."""
-    model, meta = load_generator(checkpoint, device)
+    try:
+        model, meta = load_generator(checkpoint, device)
+    except CheckpointError as exc:
+        if "'segmenter' model" in str(exc):  # the two checkpoints given the wrong way round
+            raise CheckpointError(f"{exc}; give it as --segmenter, and a generator as --checkpoint") from None
+        raise
     return Extractor(model, meta, device)
 
 
@@ -420,12 +430,37 @@ def write_result(result: ExtractResult, paths: Sequence[Path], cfg: ExtractConfi
         save_all([(render(result, cfg), paths[0])])
 
 
+def predicted_mask(extractor: Extractor, segmenter, photo: np.ndarray, *, name: str = "photo") -> np.ndarray:
+    """The garment mask a segmenter (:class:`clothes_extractor.segment.Segmenter`) predicts on
+    ``photo``, for the generator's garment labels; DataError if it found no garment."""
+    from clothes_extractor.segment import require_garment
+
+    return require_garment(segmenter, segmenter.predict(photo), extractor.labels, name=name)
+
+
 def extract_file(
-    extractor: Extractor, photo: str | os.PathLike, mask: str | os.PathLike, out: str | os.PathLike, cfg: ExtractConfig
+    extractor: Extractor,
+    photo: str | os.PathLike,
+    mask: str | os.PathLike | None,
+    out: str | os.PathLike,
+    cfg: ExtractConfig,
+    *,
+    segmenter=None,
 ) -> ExtractResult:
-    """One photo + mask -> ``out`` (atomic). Validates ``out`` before any work."""
+    """One photo + mask -> ``out`` (atomic). Validates ``out`` before any work.
+
+    ``mask`` None: the garment mask is predicted by ``segmenter`` (a
+    :class:`clothes_extractor.segment.Segmenter`); a mask given wins over the segmenter. A
+    predicted mask without any garment pixel is a DataError and nothing is written.
+    """
     out = check_output_path(out, cfg)
-    photo_arr, mask_arr = read_pair(photo, mask, extractor.labels, cfg.mask_kind)
+    if mask is not None:
+        photo_arr, mask_arr = read_pair(photo, mask, extractor.labels, cfg.mask_kind)
+    elif segmenter is not None:
+        photo_arr = read_photo(photo)
+        mask_arr = predicted_mask(extractor, segmenter, photo_arr, name=str(photo))
+    else:
+        raise ConfigError(f"no mask for photo {photo}: give a mask, or a segmenter checkpoint (--segmenter) to predict one")
     result = extractor.extract(photo_arr, mask_arr, frame=cfg.frame)
     save_all([(render(result, cfg), out)])
     return result
@@ -487,20 +522,33 @@ def pair_folders(images: str | os.PathLike, masks: str | os.PathLike) -> tuple[l
 def extract_folder(
     extractor: Extractor,
     images: str | os.PathLike,
-    masks: str | os.PathLike,
+    masks: str | os.PathLike | None,
     out: str | os.PathLike,
     cfg: ExtractConfig,
     *,
     progress: bool = False,
+    segmenter=None,
 ) -> FolderReport:
     """Every photo of ``images`` with its mask in ``masks`` -> ``out``; ``cfg.batch_size`` at a
     time through the model. A bad pair is recorded in the report with its reason and the others
-    go on; existing outputs are skipped unless ``cfg.overwrite``."""
+    go on; existing outputs are skipped unless ``cfg.overwrite``.
+
+    With a ``segmenter`` (:class:`clothes_extractor.segment.Segmenter`), a photo without a mask
+    (or every photo, when ``masks`` is None) gets the garment mask the segmenter predicts; a
+    mask found in ``masks`` still wins."""
     started = time.perf_counter()
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"output {out} is a file; in folder mode -o takes a folder")
-    pairs, orphans = pair_folders(images, masks)
+    if masks is None and segmenter is None:
+        raise ConfigError("folder mode needs --masks DIR, or a segmenter (--segmenter) to predict the masks")
+    if masks is None:
+        photos = _images_by_stem(Path(images), "photo")
+        if not photos:
+            raise DataError(f"no photos ({', '.join(IMAGE_EXTENSIONS)}) in {images}")
+        pairs, orphans = [(i, _prefer(photos[i]), None) for i in sorted(photos)], []
+    else:
+        pairs, orphans = pair_folders(images, masks)
     report = FolderReport(masks_without_photo=orphans)
 
     def failed(sample_id: str, reason: str) -> None:
@@ -529,12 +577,16 @@ def extract_folder(
                 report.skipped.append(sample_id)
                 advance(1)
                 continue
-            if mask_path is None:
+            if mask_path is None and segmenter is None:
                 failed(sample_id, f"no mask for {photo_path.name} in {masks} (looked for {sample_id}.* and {sample_id}_mask.*)")
                 advance(1)
                 continue
             try:
-                photo, mask = read_pair(photo_path, mask_path, extractor.labels, cfg.mask_kind)
+                if mask_path is None:
+                    photo = read_photo(photo_path)
+                    mask = predicted_mask(extractor, segmenter, photo, name=str(photo_path))
+                else:
+                    photo, mask = read_pair(photo_path, mask_path, extractor.labels, cfg.mask_kind)
                 batch.append((sample_id, extractor.prepare(photo, mask, name=str(photo_path)), paths))
             except ClothesExtractorError as exc:
                 failed(sample_id, str(exc))
