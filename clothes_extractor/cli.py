@@ -8,6 +8,7 @@ fast. User mistakes (ClothesExtractorError) print one clear message to stderr an
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -221,6 +222,84 @@ def downsample_command(
         raise fail(f"{len(report.failed)} file(s) could not be read; listed above. The others were written.")
 
 
+@app.command(
+    "prepare",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor prepare --data data/vitonhd-256 --size 224\n\n"
+        "  clothes-extractor prepare --data data/zalando-hd-resized --split test --size 512x384 --list protocol_ids.txt"
+    ),
+)
+@handle_errors
+def prepare_command(
+    data: Annotated[Path, typer.Option("-d", "--data", help="Data set root (holds train/, test/) or one split folder.")],
+    size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32.")] = "224",
+    split: Annotated[str, typer.Option("--split", help="Which split folder: train or test.")] = "train",
+    lists: Annotated[
+        Optional[list[Path]],
+        typer.Option(
+            "--list", metavar="FILE",
+            help="Id list to prepare (repeatable) [default: DATA/train_ids.txt and DATA/val_ids.txt when present, else every sample of the split].",
+        ),
+    ] = None,
+    labels: Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.")] = "5",
+    background: Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.")] = "white",
+    out: Annotated[
+        Optional[Path], typer.Option("--out", metavar="DIR", help="Folder that holds the caches [default: DATA/prepared].")
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Rebuild caches that already exist.")] = False,
+) -> None:
+    """Preprocess a data set once into memory-mapped uint8 arrays, so training reads batches at memory speed.
+
+    For each id list, writes `OUT/<split>-<H>x<W>-<key>/` with inputs.npy, targets.npy,
+    alphas.npy (exactly the arrays the dataset computes from the files), ids.txt and
+    manifest.json (settings, and the size and modification time of every source file: a cache
+    whose files changed is refused as stale). The key hashes the settings and the ids, so each
+    size, label set, background and list has its own cache. Written atomically.
+    """
+    import time
+
+    from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
+    from clothes_extractor.data.prepared import cache_path, check_out, prepare_dataset
+    from clothes_extractor.data.viton import parse_garment_labels, read_id_list, resolve_split_dir
+    from clothes_extractor.errors import DataError
+
+    preprocess = PreprocessConfig(
+        size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background)
+    )
+    split_dir = resolve_split_dir(data, split)
+    if lists:
+        sources: list[Optional[Path]] = list(lists)
+    else:
+        found = [p for p in (data / "train_ids.txt", data / "val_ids.txt") if split == "train" and p.is_file()]
+        sources = list(found) or [None]
+    plan, refused = [], []
+    for source in sources:
+        ids = read_id_list(source) if source is not None else None
+        path = cache_path(data, split, ids, preprocess, root=out)
+        try:
+            check_out(path, split_dir, ids, preprocess, overwrite=overwrite)
+        except DataError as exc:  # all refusals at once, before anything is built
+            refused.append(str(exc))
+        plan.append((source, path))
+    if refused:
+        raise DataError("; ".join(refused))
+    for source, path in plan:
+        start = time.perf_counter()
+        prepare_dataset(
+            data, split=split, ids=source, preprocess=preprocess, out=path, workers=workers, overwrite=overwrite
+        )
+        seconds = time.perf_counter() - start
+        n = len((path / "ids.txt").read_text().split())
+        mb = sum(f.stat().st_size for f in path.iterdir()) / 1e6
+        what = source.name if source is not None else f"all of {split}"
+        h, w = preprocess.size
+        typer.echo(f"prepared {n} samples ({what}) at {h}x{w}: {mb:.1f} MB in {seconds:.1f} s -> {path}")
+
+
 # --- training commands ---------------------------------------------------------------------------
 
 _TRAIN_PANEL = "Data"
@@ -259,6 +338,8 @@ def _train(
     labels: str,
     background: str,
     overwrite: bool,
+    compile: bool = False,
+    prepared: str = "auto",
 ) -> None:
     """Build the TrainConfig from the options (or the run folder on --resume) and train."""
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
@@ -276,7 +357,7 @@ def _train(
 
     if resume is not None:
         cfg = load_run_config(resume)
-        changes = {"out": str(resume), "device": device, "workers": workers}
+        changes = {"out": str(resume), "device": device, "workers": workers, "compile": compile}
         if epochs is not None:
             changes["epochs"] = epochs
         changes["max_steps"] = max_steps
@@ -310,13 +391,17 @@ def _train(
             seed=seed,
             device=device,
             max_steps=max_steps,
+            compile=compile,
+            prepared=prepared,
         )
     try:
         result = train(cfg, resume=resume is not None, overwrite=overwrite)
     except TrainingInterrupted as exc:
         _stderr().print(f"[yellow]{exc}[/]")
         raise typer.Exit(130) from None
-    typer.echo(f"done: {result.epochs_done} epoch(s), {result.steps} steps, best val L1 {result.best_val_l1:.4f}")
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
+    typer.echo(f"done: {result.epochs_done} epoch(s), {result.steps} steps, best val {result.best_key} {result.best:.4f}")
     typer.echo(f"checkpoints: {result.run / 'best.safetensors'}  {result.run / 'last.safetensors'}")
     typer.echo(f"metrics: {result.run / 'metrics.jsonl'}  pictures: {result.run / 'samples'}")
 
@@ -328,6 +413,10 @@ epoch validates (L1, SSIM, PSNR), appends to `RUN/metrics.jsonl`, draws
 `RUN/best.safetensors` (lowest validation L1). Ctrl-C saves a resumable checkpoint;
 `--resume RUN` continues exactly where it stopped. Uses CUDA when available (bf16 autocast,
 channels_last).
+
+Several GPUs: `torchrun --nproc_per_node=N --no-python clothes-extractor train-gan ...` trains with DDP
+(NCCL; gloo on CPU); `--bs` is per process; only rank 0 writes. The discriminator's batch norm
+becomes SyncBatchNorm on multi-GPU runs (use `--norm-d instance` to avoid batch statistics).
 
 Pretrained weights: `--encoder-weights imagenet` (smp, Hugging Face cache) and the VGG16 of the
 perceptual loss (torch hub cache) are used when present; without them the command stops at
@@ -354,11 +443,12 @@ def train_unet_command(
     train_list: Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
     val_list: Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)] = False,
+    prepared: Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)] = "auto",
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)] = 2,
     encoder: Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)] = "resnet34",
     encoder_weights: Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)] = "imagenet",
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
-    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size.", rich_help_panel=_RUN_PANEL)] = 32,
+    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)] = 32,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 3e-4].", rich_help_panel=_RUN_PANEL)] = None,
     l1: Annotated[float, typer.Option("--l1", min=0, help="Weight of L1.", rich_help_panel=_LOSS_PANEL)] = 1.0,
     perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off, no VGG needed).", rich_help_panel=_LOSS_PANEL)] = 0.3,
@@ -370,6 +460,7 @@ def train_unet_command(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-unet].", rich_help_panel=_RUN_PANEL)] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -377,7 +468,7 @@ def train_unet_command(
         lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
         vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
         max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite,
+        overwrite=overwrite, compile=compile, prepared=prepared,
     )
 
 
@@ -400,12 +491,13 @@ def train_gan_command(
     train_list: Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
     val_list: Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)] = False,
+    prepared: Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)] = "auto",
     workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)] = 2,
     encoder: Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)] = "resnet34",
     encoder_weights: Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)] = "imagenet",
     norm_d: Annotated[str, typer.Option("--norm-d", help="Discriminator norm: batch or instance.", rich_help_panel=_MODEL_PANEL)] = "batch",
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
-    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size.", rich_help_panel=_RUN_PANEL)] = 32,
+    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)] = 32,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 2e-4]; Adam betas (0.5, 0.999).", rich_help_panel=_RUN_PANEL)] = None,
     lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.", rich_help_panel=_RUN_PANEL)] = 2e-4,
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", "--l1", min=0, help="Weight of L1 (pix2pix lambda).", rich_help_panel=_LOSS_PANEL)] = 100.0,
@@ -419,6 +511,7 @@ def train_gan_command(
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-gan].", rich_help_panel=_RUN_PANEL)] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -426,8 +519,109 @@ def train_gan_command(
         lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
         norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
         resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite,
+        background=background, overwrite=overwrite, compile=compile, prepared=prepared,
     )
+
+
+@app.command(
+    "train-segmenter",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor train-segmenter --data data/vitonhd-256 --size 256x192 --epochs 50\n\n"
+        "  clothes-extractor train-segmenter --data data/vitonhd-256 --labels viton13 --arch fpn --encoder resnet50\n\n"
+        "  clothes-extractor train-segmenter --resume runs/train-segmenter --epochs 80"
+    ),
+)
+@handle_errors
+def train_segmenter_command(
+    data: Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)] = Path("data/zalando-low-res"),
+    size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW, multiples of 32 [default: 256x192, VITON-HD's 3:4].", rich_help_panel=_TRAIN_PANEL)] = "256x192",
+    labels: Annotated[str, typer.Option("--labels", help="Label set: cihp20 (the 20 parse labels) or viton13 (VITON-HD's 13 groups).", rich_help_panel=_TRAIN_PANEL)] = "cihp20",
+    garment: Annotated[str, typer.Option("--garment", help="Garment parse labels whose IoU validation reports, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
+    train_list: Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
+    val_list: Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Horizontal flips (half the samples), left and right labels swapped.", rich_help_panel=_TRAIN_PANEL)] = False,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)] = 2,
+    arch: Annotated[str, typer.Option("--arch", help="smp architecture: unet, unetplusplus, fpn, deeplabv3plus or segformer.", rich_help_panel=_MODEL_PANEL)] = "unet",
+    encoder: Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)] = "resnet34",
+    encoder_weights: Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)] = "imagenet",
+    ce: Annotated[float, typer.Option("--ce", min=0, help="Weight of cross-entropy.", rich_help_panel=_LOSS_PANEL)] = 1.0,
+    dice: Annotated[float, typer.Option("--dice", min=0, help="Weight of the Dice loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 50; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
+    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size (per process under torchrun).", rich_help_panel=_RUN_PANEL)] = 16,
+    lr: Annotated[float, typer.Option("--lr", min=0, help="AdamW learning rate (weight decay 1e-4); constant for half the epochs, then linear to 0.", rich_help_panel=_RUN_PANEL)] = 3e-4,
+    seed: Annotated[int, typer.Option("--seed", rich_help_panel=_RUN_PANEL)] = 42,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-segmenter].", rich_help_panel=_RUN_PANEL)] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
+) -> None:
+    """Train a garment segmenter on the photos and their `image-parse-v3` parse maps.
+
+    An smp model (`--arch`, `--encoder`) learns the 20 parse labels (`--labels cihp20`) or
+    VITON-HD's 13 groups (`--labels viton13`: upper = upper-clothes + dress + coat, ...) with
+    cross-entropy plus Dice. The photo keeps its aspect ratio (padded to the model size). Each
+    epoch validates (per-class IoU, mean IoU, IoU of the garment labels, pixel accuracy),
+    appends to `RUN/metrics.jsonl`, draws `RUN/samples/epoch_NNN.png` (photo | true parse |
+    predicted parse) and saves `RUN/last.safetensors` and `RUN/best.safetensors` (highest mean
+    IoU): give it to `segment`, `extract --segmenter` and `evaluate`. Ctrl-C saves a resumable
+    checkpoint; `--resume RUN` continues exactly; `torchrun` runs it on several GPUs.
+    """
+    from clothes_extractor.config import parse_size
+    from clothes_extractor.data.viton import parse_garment_labels
+    from clothes_extractor.errors import ConfigError
+    from clothes_extractor.train.loop import TrainingInterrupted, fit, load_run_config
+    from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
+
+    if resume is not None:
+        cfg = load_run_config(resume)
+        if not isinstance(cfg, SegmenterConfig):
+            raise ConfigError(f"{resume} is a generator run; resume it with train-unet or train-gan")
+        changes: dict = {"out": str(resume), "device": device, "workers": workers, "max_steps": max_steps, "compile": compile}
+        if epochs is not None:
+            changes["epochs"] = epochs
+        cfg = cfg.with_changes(**changes)
+    else:
+        if encoder_weights.lower() not in ("imagenet", "none", "random"):
+            raise ConfigError(f"--encoder-weights {encoder_weights!r} is not 'imagenet' or 'none'")
+        cfg = SegmenterConfig(
+            data=str(data),
+            out=str(out or Path("runs") / "train-segmenter"),
+            train_list=str(train_list) if train_list else None,
+            val_list=str(val_list) if val_list else None,
+            size=parse_size(size),
+            label_set=labels.lower(),
+            garment_labels=parse_garment_labels(garment),
+            arch=arch.lower(),
+            encoder=encoder,
+            encoder_weights="imagenet" if encoder_weights.lower() == "imagenet" else None,
+            lr=lr,
+            ce=ce,
+            dice=dice,
+            flip=0.5 if augment else 0.0,
+            epochs=epochs if epochs is not None else 50,
+            batch_size=bs,
+            workers=workers,
+            seed=seed,
+            device=device,
+            max_steps=max_steps,
+            compile=compile,
+        )
+    try:
+        result = fit(SegmenterTask(cfg), resume=resume is not None, overwrite=overwrite)
+    except TrainingInterrupted as exc:
+        _stderr().print(f"[yellow]{exc}[/]")
+        raise typer.Exit(130) from None
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, one report
+        return
+    last = result.history[-1]["val"] if result.history else {}
+    garment_iou = last.get("garment_iou")
+    garment_text = f" (last epoch: garment IoU {garment_iou:.4f})" if isinstance(garment_iou, float) else ""
+    typer.echo(f"done: {result.epochs_done} epoch(s), {result.steps} steps, best val mean IoU {result.best:.4f}{garment_text}")
+    typer.echo(f"checkpoints: {result.run / 'best.safetensors'}  {result.run / 'last.safetensors'}")
+    typer.echo(f"metrics: {result.run / 'metrics.jsonl'}  pictures: {result.run / 'samples'}")
 
 
 # --- evaluation and inference --------------------------------------------------------------------
@@ -452,6 +646,7 @@ def evaluate_command(
     split: Annotated[str, typer.Option("--split", help="val (DATA/val_ids.txt over train/), test (all of DATA/test/) or FILE (an id list or pair file).", rich_help_panel=_EVAL_PANEL)] = "val",
     folder: Annotated[Optional[str], typer.Option("--folder", help="train or test: where the ids of --split FILE live [default: the first of test/, train/ holding them all].", rich_help_panel=_EVAL_PANEL)] = None,
     exclude: Annotated[Optional[Path], typer.Option("--exclude", help="Ids to leave out: a list, or the protocol JSON vitonhd_duplicate_filenames.json (TryOffDiff's 1,990 test samples).", rich_help_panel=_EVAL_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="With a generator checkpoint: also score the mask-free pipeline, the generator fed the garment mask SEG predicts, beside the true mask.", rich_help_panel=_EVAL_PANEL)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: runs/eval-RUN, RUN the checkpoint's run folder name].", rich_help_panel=_EVAL_RUN_PANEL)] = None,
     bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size.", rich_help_panel=_EVAL_RUN_PANEL)] = 16,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EVAL_RUN_PANEL)] = "auto",
@@ -469,6 +664,13 @@ def evaluate_command(
     SSIM, MS-SSIM; LPIPS, DISTS, FID when their weights are available locally. Writes
     `metrics.json`, `per_image.csv` and `grid.png` (best / worst / random rows: input |
     prediction | target) and prints a table, then whether the model beats both baselines.
+
+    `--segmenter SEG` adds the mask-free pipeline as the subject `predicted_mask`: the same
+    generator fed the input built from the garment mask SEG predicts, beside `model` (the true
+    mask), with the garment mask IoU: the cost of a predicted mask as a number. A segmenter
+    checkpoint given as `--checkpoint` is scored itself: per-class IoU, mean IoU, garment IoU
+    and pixel accuracy at the photos' resolution; `grid.png` rows are photo | true parse |
+    predicted parse.
     """
     from rich.console import Console
 
@@ -477,7 +679,7 @@ def evaluate_command(
     cfg = EvalConfig(
         checkpoint=checkpoint, data=data, split=split, folder=folder, exclude=exclude, out=out, batch_size=bs,
         device=device, workers=workers, grid_rows=grid_rows, seed=seed, network_metrics=network_metrics,
-        overwrite=overwrite,
+        overwrite=overwrite, segmenter=segmenter,
     )
     result = evaluate(cfg)
     sel = result.selection
@@ -491,7 +693,10 @@ def evaluate_command(
     Console(soft_wrap=True).print(results_table(result.summary))
     for line in report_lines(result.summary):
         typer.echo(line)
-    typer.echo(f"grid rows (by native model SSIM; input | prediction | target): {', '.join(result.grid_rows)}")
+    order = result.summary["grid"]["order_by"]
+    if result.summary.get("kind") != "segmenter":
+        order = "by native model SSIM; input | prediction | target"
+    typer.echo(f"grid rows ({order}): {', '.join(result.grid_rows)}")
     paths = result.paths
     typer.echo(f"wrote {paths['metrics']}, {paths['per_image']}, {paths['grid']}")
 
@@ -518,23 +723,30 @@ _EXTRACT_RUN_PANEL = "Run"
         "Folder mode (`--images DIR --masks DIR -o OUTDIR`) pairs photos and masks by file name stem "
         "(`<id>.*` or `<id>_mask.*`), runs them in batches, skips outputs that exist, reports each bad "
         "pair and goes on, and exits with 1 if any failed. `--viton-layout` writes `OUTDIR/cloth/<id>.jpg` "
-        "(on white) and `OUTDIR/cloth-mask/<id>.jpg` for a VITON-HD try-on model."
+        "(on white) and `OUTDIR/cloth-mask/<id>.jpg` for a VITON-HD try-on model.\n\n"
+        "**Without a mask**: `--segmenter SEG` (a `train-segmenter` checkpoint) predicts the photo's parse map "
+        "and extracts from its garment pixels (the generator's garment labels); a MASK given (or found in "
+        "`--masks`) still wins, and folder mode may then omit `--masks`. When the segmenter finds no garment, "
+        "the command says so and writes nothing."
     ),
     epilog=(
         "Examples:\n\n"
         "  clothes-extractor extract person.jpg mask.png -o shirt.png --checkpoint runs/train-unet\n\n"
         "  clothes-extractor extract person.jpg parse.png -o shirt.png -c best.safetensors --transparent\n\n"
-        "  clothes-extractor extract --images photos/ --masks masks/ -o out/ -c runs/train-gan --viton-layout"
+        "  clothes-extractor extract --images photos/ --masks masks/ -o out/ -c runs/train-gan --viton-layout\n\n"
+        "  clothes-extractor extract person.jpg -o shirt.png -c runs/train-gan --segmenter runs/train-segmenter\n\n"
+        "  clothes-extractor extract --images photos/ -o out/ -c runs/train-gan --segmenter runs/train-segmenter"
     ),
 )
 @handle_errors
 def extract_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
-    mask: Annotated[Optional[Path], typer.Argument(metavar="MASK", help="Garment mask of the same size: parse map, binary mask or colour-coded parse image.", show_default=False)] = None,
+    mask: Annotated[Optional[Path], typer.Argument(metavar="MASK", help="Garment mask of the same size: parse map, binary mask or colour-coded parse image; optional with --segmenter.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (.png or .jpg); in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
     checkpoint: Annotated[Path, typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint or a training run folder (its best.safetensors).", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", metavar="DIR", help="Folder mode: folder of masks, same file stems as the photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint or run folder (train-segmenter): predicts the garment mask where none is given.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     mask_kind: Annotated[str, typer.Option("--mask-kind", help="auto, labels, binary or colours.", rich_help_panel=_EXTRACT_IO_PANEL)] = "auto",
     viton_layout: Annotated[bool, typer.Option("--viton-layout", help="Folder mode: write `cloth/<id>.jpg` (on white) and `cloth-mask/<id>.jpg`.", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     fmt: Annotated[Optional[str], typer.Option("--format", help="Folder mode: jpg or png [default: png with --transparent, else jpg].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
@@ -552,10 +764,14 @@ def extract_command(
     folder = images is not None or masks is not None
     if folder and (photo is not None or mask is not None):
         raise fail("give PHOTO MASK for one photo, or --images DIR --masks DIR for folders, not both", 2)
-    if folder and (images is None or masks is None):
-        raise fail("folder mode needs both --images DIR and --masks DIR", 2)
-    if not folder and (photo is None or mask is None):
+    if folder and images is None:
+        raise fail("folder mode needs --images DIR (and --masks DIR, or --segmenter SEG)", 2)
+    if folder and masks is None and segmenter is None:
+        raise fail("folder mode needs both --images DIR and --masks DIR, or --segmenter SEG to predict the masks", 2)
+    if not folder and photo is None:
         raise fail("give a PHOTO and its MASK (or --images DIR --masks DIR for folders)", 2)
+    if not folder and mask is None and segmenter is None:
+        raise fail("give a PHOTO and its MASK, or --segmenter SEG to predict the mask (--images DIR for folders)", 2)
     if not folder and (viton_layout or fmt):
         raise fail("--viton-layout and --format are for folder mode (--images/--masks); for one photo, -o's extension decides", 2)
     cfg = ExtractConfig(
@@ -571,12 +787,18 @@ def extract_command(
     if not folder:
         check_output_path(output, cfg)  # before the slow part
     extractor = load_extractor(checkpoint, resolve_device(device))
+    seg = None
+    if segmenter is not None and (folder or mask is None):
+        from clothes_extractor.segment import load_segmenter
+
+        seg = load_segmenter(segmenter, resolve_device(device))
     if not folder:
-        result = extract_file(extractor, photo, mask, output, cfg)
+        result = extract_file(extractor, photo, mask, output, cfg, segmenter=seg)
         h, w = result.alpha.shape
-        typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'})")
+        how = f" from the garment mask predicted by {segmenter}" if mask is None else ""
+        typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'}){how}")
         return
-    report = extract_folder(extractor, images, masks, output, cfg, progress=True)
+    report = extract_folder(extractor, images, masks, output, cfg, progress=True, segmenter=seg)
     err = _stderr()
     for sample_id, reason in report.failed:
         err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
@@ -588,6 +810,61 @@ def extract_command(
         f"extract: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; "
         f"{report.seconds:.1f} s"
     )
+    if report.failed:
+        raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
+
+
+@app.command(
+    "segment",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor segment person.jpg -o parse.png --segmenter runs/train-segmenter\n\n"
+        "  clothes-extractor segment --images photos/ -o parses/ -s runs/train-segmenter/best.safetensors"
+    ),
+)
+@handle_errors
+def segment_command(
+    photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output .png; in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
+    segmenter: Annotated[Path, typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors) or run folder from train-segmenter.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
+    images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos; writes OUTDIR/<stem>.png.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Folder mode: photos per model call.", rich_help_panel=_EXTRACT_RUN_PANEL)] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
+) -> None:
+    """Predict the parse map of a person photo with a garment segmenter (`train-segmenter`).
+
+    Writes a palette PNG with VITON-HD's palette whose pixel values are the CIHP label indices,
+    at the photo's size: the same format as the data set's `image-parse-v3/<id>.png`, so it
+    serves as `extract`'s MASK. A `viton13` segmenter writes each group as its representative
+    label (upper -> 5 upper-clothes, bottom -> 9 pants, hair -> 2, face -> 13, ...). Folder mode
+    (`--images DIR -o OUTDIR`) skips outputs that exist, reports each photo it cannot read and
+    goes on, and exits with 1 if any failed.
+    """
+    import numpy as np
+
+    from clothes_extractor.segment import check_parse_output, load_segmenter, segment_file, segment_folder
+    from clothes_extractor.train.loop import resolve_device
+
+    if images is not None and photo is not None:
+        raise fail("give a PHOTO for one photo, or --images DIR for a folder, not both", 2)
+    if images is None and photo is None:
+        raise fail("give a PHOTO (or --images DIR for a folder)", 2)
+    if images is None:
+        check_parse_output(output, overwrite)  # before the slow part
+    seg = load_segmenter(segmenter, resolve_device(device))
+    if images is None:
+        classes = segment_file(seg, photo, output, overwrite=overwrite)
+        h, w = classes.shape
+        present = ", ".join(seg.label_set.classes[c] for c in np.unique(classes))
+        typer.echo(f"wrote {output} ({w}x{h} palette PNG, {seg.label_set.name}; found: {present})")
+        return
+    report = segment_folder(seg, images, output, overwrite=overwrite, batch_size=batch_size, progress=True)
+    err = _stderr()
+    for sample_id, reason in report.failed:
+        err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
+    skipped = f", {len(report.skipped)} skipped (output exists; --overwrite replaces)" if report.skipped else ""
+    typer.echo(f"segment: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; {report.seconds:.1f} s")
     if report.failed:
         raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
 
@@ -608,16 +885,18 @@ def extract_command(
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path("demo-out"),
     samples: Annotated[int, typer.Option("--samples", min=8, help="Synthetic samples (a quarter go to test/).")] = DemoConfig.samples,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="GAN training epochs.")] = DemoConfig.epochs,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="GAN training epochs (the segmenter trains a third as many, at least 1).")] = DemoConfig.epochs,
     size: Annotated[int, typer.Option("--size", help="Downsampled size and training size (a multiple of 32).")] = DemoConfig.size,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier demo in --out.")] = False,
 ) -> None:
     """Run the whole pipeline on a small synthetic data set, in about two minutes on a CPU.
 
-    make-sample-data -> downsample -> split -> train-gan at 64 px -> evaluate with the white and
-    input baselines -> extract one garment from a full-size photo. No network, no downloads:
-    the networks start from random weights. Ends with a table of metrics and the pictures' paths.
+    make-sample-data -> downsample -> split -> train-gan at 64 px -> train-segmenter at 64 px ->
+    evaluate with the white and input baselines, and the mask-free pipeline -> extract one garment
+    from a full-size photo with its parse map, then without it (segment, extract from the
+    predicted mask). No network, no downloads: the networks start from random weights. Ends with
+    a table of metrics and the pictures' paths.
     """
     from clothes_extractor.demo import run_demo
 
