@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ from clothes_extractor.data.transforms import preprocess_input, to_frame
 from clothes_extractor.data.viton import LABELS, MASK_THRESHOLD, VITON_PALETTE, garment_mask
 from clothes_extractor.errors import CheckpointError, ClothesExtractorError, ConfigError, DataError
 from clothes_extractor.fileio import atomic_path, open_image
+from clothes_extractor.progress import progress_bar
 
 CATALOGUE_FRAME: tuple[int, int] = (1024, 768)  # (H, W) of VITON-HD's cloth/ images
 MASK_KINDS: tuple[str, ...] = ("auto", "labels", "binary", "colours")
@@ -554,7 +555,7 @@ def extract_folder(
     def failed(sample_id: str, reason: str) -> None:
         report.failed.append((sample_id, reason))
 
-    advance, stop = _progress_bar(len(pairs)) if progress else ((lambda n=1: None), (lambda: None))
+    advance, stop = progress_bar("extract", len(pairs)) if progress else ((lambda n=1: None), (lambda: None))
     try:
         batch: list[tuple[str, np.ndarray, list[Path]]] = []
 
@@ -599,16 +600,3 @@ def extract_folder(
         stop()
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _progress_bar(total: int) -> tuple[Callable[..., None], Callable[[], None]]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    task = bar.add_task("photos", total=total)
-    bar.start()
-    return (lambda n=1: bar.advance(task, n)), bar.stop

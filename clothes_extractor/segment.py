@@ -37,6 +37,7 @@ from clothes_extractor.data.segmentation import SegmentationPreprocess, crop_to_
 from clothes_extractor.data.viton import LABELS, to_palette_image
 from clothes_extractor.errors import CheckpointError, ClothesExtractorError, ConfigError, DataError
 from clothes_extractor.fileio import save_image
+from clothes_extractor.progress import progress_bar
 
 KIND = "segmenter"
 
@@ -232,7 +233,7 @@ def segment_folder(
     if not photos:
         raise DataError(f"no photos in {images}")
     report = SegmentReport()
-    advance, stop = _progress_bar(len(photos)) if progress else ((lambda n=1: None), (lambda: None))
+    advance, stop = progress_bar("segment", len(photos)) if progress else ((lambda n=1: None), (lambda: None))
     try:
         batch: list[tuple[str, np.ndarray, Path]] = []
 
@@ -267,16 +268,3 @@ def segment_folder(
         stop()
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _progress_bar(total: int):
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("segment"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    task = bar.add_task("photos", total=total)
-    bar.start()
-    return (lambda n=1: bar.advance(task, n)), bar.stop
