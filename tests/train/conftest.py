@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +33,24 @@ def train_args(synthetic_root, lists, tmp_path):
         ]
 
     return make
+
+
+def _run_torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node=2 ARGS`` (the real launcher), checked to succeed."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+    # Own process group: a hang is killed whole (torchrun's workers included), not left behind.
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail("torchrun did not finish in 300 s:\n" + err[-3000:])
+    assert proc.returncode == 0, out[-3000:] + err[-6000:]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+@pytest.fixture()
+def torchrun():
+    """Run two processes through torchrun; returns the CompletedProcess."""
+    return _run_torchrun

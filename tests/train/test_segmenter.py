@@ -210,28 +210,16 @@ def test_train_segmenter_user_errors(train_args, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_segmenter_run(synthetic_root, lists, tmp_path):
+def test_two_process_segmenter_run(synthetic_root, lists, tmp_path, torchrun):
     """The shared loop's DDP path under the real torchrun launcher (gloo, CPU): one set of outputs."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
     run = tmp_path / "run"
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "clothes_extractor",
+    result = torchrun([
+        "-m", "clothes_extractor",
         "train-segmenter", "--data", str(synthetic_root), "--train-list", str(lists[0]), "--val-list", str(lists[1]),
         "--size", "64", "--encoder", "resnet18", "--encoder-weights", "none", "--bs", "1", "--workers", "0",
         "--device", "cpu", "--epochs", "1", "--out", str(run),
-    ]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail("torchrun did not finish in 300 s:\n" + err[-3000:])
-    assert proc.returncode == 0, out[-3000:] + err[-6000:]
+    ], tmp_path)
+    out = result.stdout
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1] and records[0]["step"] == 3  # 6 samples, 2 processes x batch 1
     assert out.count("done:") == 1
