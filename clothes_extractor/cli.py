@@ -307,6 +307,27 @@ _MODEL_PANEL = "Model"
 _LOSS_PANEL = "Losses"
 _RUN_PANEL = "Run"
 
+# Options shared by the training commands: one definition, one help text.
+_AlphaOpt = Annotated[float, typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss.", rich_help_panel=_LOSS_PANEL)]
+_AugmentOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)]
+_BackgroundOpt = Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.", rich_help_panel=_TRAIN_PANEL)]
+_BsOpt = Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)]
+_CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)]
+_DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)]
+_EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
+_EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
+_EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
+_LabelsOpt = Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)]
+_MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
+_PreparedOpt = Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)]
+_ResumeOpt = Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)]
+_SeedOpt = Annotated[int, typer.Option("--seed", rich_help_panel=_RUN_PANEL)]
+_SizeOpt = Annotated[str, typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32.", rich_help_panel=_TRAIN_PANEL)]
+_TrainListOpt = Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)]
+_ValListOpt = Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)]
+_VggWeightsOpt = Annotated[str, typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only).", rich_help_panel=_LOSS_PANEL)]
+_WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)]
+
 
 def _train(
     mode: str,
@@ -436,31 +457,31 @@ once and names the file, or train with `--encoder-weights none` / `--perceptual 
 )
 @handle_errors
 def train_unet_command(
-    data: Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)] = Path("data/zalando-low-res"),
-    size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32.", rich_help_panel=_TRAIN_PANEL)] = "224",
-    labels: Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
-    background: Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.", rich_help_panel=_TRAIN_PANEL)] = "white",
-    train_list: Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
-    val_list: Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)] = False,
-    prepared: Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)] = "auto",
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)] = 2,
-    encoder: Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)] = "resnet34",
-    encoder_weights: Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)] = "imagenet",
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
-    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)] = 32,
+    data: _DataOpt = Path("data/zalando-low-res"),
+    size: _SizeOpt = "224",
+    labels: _LabelsOpt = "5",
+    background: _BackgroundOpt = "white",
+    train_list: _TrainListOpt = None,
+    val_list: _ValListOpt = None,
+    augment: _AugmentOpt = False,
+    prepared: _PreparedOpt = "auto",
+    workers: _WorkersOpt = 2,
+    encoder: _EncoderOpt = "resnet34",
+    encoder_weights: _EncoderWeightsOpt = "imagenet",
+    epochs: _EpochsOpt = None,
+    bs: _BsOpt = 32,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 3e-4].", rich_help_panel=_RUN_PANEL)] = None,
     l1: Annotated[float, typer.Option("--l1", min=0, help="Weight of L1.", rich_help_panel=_LOSS_PANEL)] = 1.0,
     perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off, no VGG needed).", rich_help_panel=_LOSS_PANEL)] = 0.3,
     ssim: Annotated[float, typer.Option("--ssim", min=0, help="Weight of the SSIM loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
-    alpha: Annotated[float, typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
-    vgg_weights: Annotated[str, typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only).", rich_help_panel=_LOSS_PANEL)] = "imagenet",
-    seed: Annotated[int, typer.Option("--seed", rich_help_panel=_RUN_PANEL)] = 42,
+    alpha: _AlphaOpt = 1.0,
+    vgg_weights: _VggWeightsOpt = "imagenet",
+    seed: _SeedOpt = 42,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-unet].", rich_help_panel=_RUN_PANEL)] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)] = False,
+    resume: _ResumeOpt = None,
+    max_steps: _MaxStepsOpt = None,
+    compile: _CompileOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -484,34 +505,34 @@ def train_unet_command(
 )
 @handle_errors
 def train_gan_command(
-    data: Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)] = Path("data/zalando-low-res"),
-    size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32.", rich_help_panel=_TRAIN_PANEL)] = "224",
-    labels: Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
-    background: Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.", rich_help_panel=_TRAIN_PANEL)] = "white",
-    train_list: Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
-    val_list: Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)] = False,
-    prepared: Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)] = "auto",
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)] = 2,
-    encoder: Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)] = "resnet34",
-    encoder_weights: Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)] = "imagenet",
+    data: _DataOpt = Path("data/zalando-low-res"),
+    size: _SizeOpt = "224",
+    labels: _LabelsOpt = "5",
+    background: _BackgroundOpt = "white",
+    train_list: _TrainListOpt = None,
+    val_list: _ValListOpt = None,
+    augment: _AugmentOpt = False,
+    prepared: _PreparedOpt = "auto",
+    workers: _WorkersOpt = 2,
+    encoder: _EncoderOpt = "resnet34",
+    encoder_weights: _EncoderWeightsOpt = "imagenet",
     norm_d: Annotated[str, typer.Option("--norm-d", help="Discriminator norm: batch or instance.", rich_help_panel=_MODEL_PANEL)] = "batch",
-    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
-    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)] = 32,
+    epochs: _EpochsOpt = None,
+    bs: _BsOpt = 32,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 2e-4]; Adam betas (0.5, 0.999).", rich_help_panel=_RUN_PANEL)] = None,
     lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.", rich_help_panel=_RUN_PANEL)] = 2e-4,
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", "--l1", min=0, help="Weight of L1 (pix2pix lambda).", rich_help_panel=_LOSS_PANEL)] = 100.0,
     perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off).", rich_help_panel=_LOSS_PANEL)] = 0.0,
     ssim: Annotated[float, typer.Option("--ssim", min=0, help="Weight of the SSIM loss.", rich_help_panel=_LOSS_PANEL)] = 0.0,
-    alpha: Annotated[float, typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
+    alpha: _AlphaOpt = 1.0,
     gan_mode: Annotated[str, typer.Option("--gan-mode", help="vanilla (BCE) or lsgan.", rich_help_panel=_LOSS_PANEL)] = "vanilla",
-    vgg_weights: Annotated[str, typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only).", rich_help_panel=_LOSS_PANEL)] = "imagenet",
-    seed: Annotated[int, typer.Option("--seed", rich_help_panel=_RUN_PANEL)] = 42,
+    vgg_weights: _VggWeightsOpt = "imagenet",
+    seed: _SeedOpt = 42,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-gan].", rich_help_panel=_RUN_PANEL)] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)] = False,
+    resume: _ResumeOpt = None,
+    max_steps: _MaxStepsOpt = None,
+    compile: _CompileOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -534,28 +555,28 @@ def train_gan_command(
 )
 @handle_errors
 def train_segmenter_command(
-    data: Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)] = Path("data/zalando-low-res"),
+    data: _DataOpt = Path("data/zalando-low-res"),
     size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW, multiples of 32 [default: 256x192, VITON-HD's 3:4].", rich_help_panel=_TRAIN_PANEL)] = "256x192",
     labels: Annotated[str, typer.Option("--labels", help="Label set: cihp20 (the 20 parse labels) or viton13 (VITON-HD's 13 groups).", rich_help_panel=_TRAIN_PANEL)] = "cihp20",
     garment: Annotated[str, typer.Option("--garment", help="Garment parse labels whose IoU validation reports, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
-    train_list: Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
-    val_list: Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)] = None,
+    train_list: _TrainListOpt = None,
+    val_list: _ValListOpt = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Horizontal flips (half the samples), left and right labels swapped.", rich_help_panel=_TRAIN_PANEL)] = False,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)] = 2,
+    workers: _WorkersOpt = 2,
     arch: Annotated[str, typer.Option("--arch", help="smp architecture: unet, unetplusplus, fpn, deeplabv3plus or segformer.", rich_help_panel=_MODEL_PANEL)] = "unet",
-    encoder: Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)] = "resnet34",
-    encoder_weights: Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)] = "imagenet",
+    encoder: _EncoderOpt = "resnet34",
+    encoder_weights: _EncoderWeightsOpt = "imagenet",
     ce: Annotated[float, typer.Option("--ce", min=0, help="Weight of cross-entropy.", rich_help_panel=_LOSS_PANEL)] = 1.0,
     dice: Annotated[float, typer.Option("--dice", min=0, help="Weight of the Dice loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 50; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
     bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size (per process under torchrun).", rich_help_panel=_RUN_PANEL)] = 16,
     lr: Annotated[float, typer.Option("--lr", min=0, help="AdamW learning rate (weight decay 1e-4); constant for half the epochs, then linear to 0.", rich_help_panel=_RUN_PANEL)] = 3e-4,
-    seed: Annotated[int, typer.Option("--seed", rich_help_panel=_RUN_PANEL)] = 42,
+    seed: _SeedOpt = 42,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-segmenter].", rich_help_panel=_RUN_PANEL)] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)] = False,
+    resume: _ResumeOpt = None,
+    max_steps: _MaxStepsOpt = None,
+    compile: _CompileOpt = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     """Train a garment segmenter on the photos and their `image-parse-v3` parse maps.
@@ -827,7 +848,7 @@ def segment_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .png; in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
     segmenter: Annotated[Path, typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors) or run folder from train-segmenter.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos; writes OUTDIR/<stem>.png.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos; writes OUTDIR/`<stem>`.png.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Folder mode: photos per model call.", rich_help_panel=_EXTRACT_RUN_PANEL)] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
