@@ -45,6 +45,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _user_message(exc: Exception) -> str:
+    """The message of a user error; one raised in a DataLoader worker comes back wrapped with the
+    worker's traceback as text: keep only its last line, the original message."""
+    message = str(exc)
+    if "Original Traceback" in message:
+        last = [line for line in message.splitlines() if line.strip()][-1]
+        message = last.split(": ", 1)[1] if last.startswith("clothes_extractor.errors.") else last
+    return message
+
+
 def handle_errors(fn):
     """Turn the library's user errors into a message and exit code 1, Ctrl-C into 130."""
 
@@ -55,7 +65,7 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except ClothesExtractorError as exc:
-            raise fail(str(exc)) from None
+            raise fail(_user_message(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 

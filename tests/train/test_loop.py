@@ -278,3 +278,22 @@ def test_compile_wraps_the_trained_networks(train_args, tmp_path, monkeypatch):
     assert sorted(compiled) == ["Generator", "PatchDiscriminator"]
     # Checkpoints hold the plain networks' keys (no _orig_mod. prefix).
     assert not any(k.startswith("_orig_mod") for k in load_file(tmp_path / "run" / "last.safetensors"))
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_corrupt_photo_stops_training_with_its_name(synthetic_root, lists, tmp_path, workers):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_root, data)
+    victim = lists[0].read_text().split()[0]
+    photo = data / "train" / "image" / f"{victim}.jpg"
+    photo.write_bytes(photo.read_bytes()[:3000])  # truncated download
+    args = [
+        "train-unet", "--data", str(data), "--train-list", str(lists[0]), "--val-list", str(lists[1]),
+        "--size", "64", "--encoder", "resnet18", "--encoder-weights", "none", "--perceptual", "0",
+        "--bs", "8", "--workers", workers, "--device", "cpu", "--out", str(tmp_path / "run"),
+    ]
+    out = _user_error(runner.invoke(app, args)).replace("\n", "")
+    assert f"cannot read sample {victim}: photo" in out and f"image/{victim}.jpg: image file is truncated" in out
+    assert "Traceback" not in out and "Original" not in out
