@@ -101,7 +101,7 @@ def main() -> None:
                 except Exception as exc:  # report, go on with the other variants
                     results.append({"size": f"{h}x{w}", "step": kind, "variant": name, "error": str(exc).splitlines()[0]})
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
-                del g, g_run, opt_g
+                step = g = g_run = opt_g = None  # free the GPU memory before the next variant
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
 

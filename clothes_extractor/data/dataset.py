@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,8 +11,7 @@ from torch.utils.data import Dataset
 
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.transforms import AugmentConfig, AugmentParams, augment, preprocess_sample
-from clothes_extractor.data.viton import list_ids, missing_files, read_id_list, read_sample, resolve_split_dir
-from clothes_extractor.errors import DataError
+from clothes_extractor.data.viton import check_complete, read_sample, resolve_ids, resolve_split_dir
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -60,21 +58,8 @@ class VitonDataset(Dataset):
         augment: AugmentConfig | None = None,
     ) -> None:
         self.split_dir = resolve_split_dir(root, split)
-        if ids is None:
-            ids = list_ids(self.split_dir)
-        elif isinstance(ids, (str, os.PathLike)):
-            ids = read_id_list(Path(ids))
-        self.ids = list(ids)
-        if not self.ids:
-            raise DataError(f"no samples selected in {self.split_dir}")
-        missing = [(i, p) for i in self.ids for p in missing_files(self.split_dir, i)]
-        if missing:
-            listed = "; ".join(f"sample {i}: {p}" for i, p in missing[:5])
-            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-            raise DataError(
-                f"{len(missing)} file(s) missing in {self.split_dir}: {listed}{more}. "
-                "Run `clothes-extractor split`, which lists only complete samples"
-            )
+        self.ids = resolve_ids(self.split_dir, ids)
+        check_complete(self.split_dir, self.ids)
         self.preprocess = preprocess
         self.augment = augment
 

@@ -60,7 +60,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +74,15 @@ from clothes_extractor.data.dataset import to_tensor
 from clothes_extractor.data.transforms import AugmentConfig, AugmentParams, augment, preprocess_sample
 from clothes_extractor.data.viton import (
     REQUIRED_FOLDERS,
-    list_ids,
-    missing_files,
+    check_complete,
     read_id_list,
     read_sample,
+    resolve_ids,
     resolve_split_dir,
     sample_path,
 )
 from clothes_extractor.errors import ConfigError, DataError
+from clothes_extractor.progress import progress_bar
 
 FORMAT = 1
 MANIFEST, IDS_FILE = "manifest.json", "ids.txt"
@@ -97,11 +98,8 @@ IdsArg = Sequence[str] | str | os.PathLike | None
 
 def _ids_and_list(split_dir: Path, ids: IdsArg) -> tuple[list[str], str | None]:
     """The ids asked for and the list file they came from (None for a list or all ids)."""
-    if ids is None:
-        return list_ids(split_dir), None
-    if isinstance(ids, (str, os.PathLike)):
-        return read_id_list(Path(ids)), str(Path(ids).resolve())
-    return list(ids), None
+    list_file = str(Path(ids).resolve()) if isinstance(ids, (str, os.PathLike)) else None
+    return resolve_ids(split_dir, ids), list_file
 
 
 def cache_key(split: str, ids: Sequence[str], preprocess: PreprocessConfig) -> str:
@@ -229,19 +227,6 @@ def _chunk_results(
         yield pool.imap_unordered(_build_chunk, chunks)  # exit terminates the workers
 
 
-def _progress_bar(total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("prepare"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    task = progress.add_task("samples", total=total)
-    progress.start()
-    return (lambda n: progress.advance(task, n)), progress.stop
-
-
 def _remove_leftovers(out: Path) -> None:
     """Temporary folders of an earlier build of ``out`` that was killed."""
     if out.parent.is_dir():
@@ -323,14 +308,7 @@ def prepare_dataset(
 
     check_out(out, split_dir, id_list, preprocess, overwrite=overwrite)
 
-    missing = [(i, p) for i in id_list for p in missing_files(split_dir, i)]
-    if missing:
-        listed = "; ".join(f"sample {i}: {p}" for i, p in missing[:5])
-        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise DataError(
-            f"{len(missing)} file(s) missing in {split_dir}: {listed}{more}. Prepare the lists written "
-            "by `clothes-extractor split`, which list only complete samples"
-        )
+    check_complete(split_dir, id_list)
 
     start = time.perf_counter()
     stats = _source_stats(split_dir, id_list)
@@ -347,7 +325,7 @@ def prepare_dataset(
         chunks = [list(range(i, min(i + chunk, n))) for i in range(0, n, chunk)]
         failures: list[tuple[str, str]] = []
         with _chunk_results(chunks, workers, (tmp, split_dir, id_list, preprocess)) as results:
-            advance, stop = _progress_bar(n) if progress else (lambda k: None, lambda: None)
+            advance, stop = progress_bar("prepare", n) if progress else (lambda k=1: None, lambda: None)
             try:
                 for count, failed in results:
                     failures.extend(failed)

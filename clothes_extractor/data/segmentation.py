@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,10 +34,10 @@ from clothes_extractor.data.transforms import content_box
 from clothes_extractor.data.viton import (
     PARSE,
     PHOTO,
-    list_ids,
-    read_id_list,
+    check_complete,
     read_label_map,
     read_rgb_image,
+    resolve_ids,
     resolve_split_dir,
     sample_path,
 )
@@ -146,18 +145,8 @@ class SegmentationDataset(Dataset):
         flip: float = 0.0,
     ) -> None:
         self.split_dir = resolve_split_dir(root, split)
-        if ids is None:
-            ids = list_ids(self.split_dir)
-        elif isinstance(ids, (str, os.PathLike)):
-            ids = read_id_list(Path(ids))
-        self.ids = list(ids)
-        if not self.ids:
-            raise DataError(f"no samples selected in {self.split_dir}")
-        missing = [(i, p) for i in self.ids for f in REQUIRED if not (p := sample_path(self.split_dir, f, i)).is_file()]
-        if missing:
-            listed = "; ".join(f"sample {i}: {p}" for i, p in missing[:5])
-            more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-            raise DataError(f"{len(missing)} file(s) missing in {self.split_dir}: {listed}{more}")
+        self.ids = resolve_ids(self.split_dir, ids)
+        check_complete(self.split_dir, self.ids, REQUIRED)
         if not 0 <= flip <= 1:
             raise ConfigError(f"flip probability must be in [0, 1], got {flip}")
         self.preprocess = preprocess

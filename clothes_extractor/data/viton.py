@@ -18,6 +18,7 @@ Layout of a data set root (``zalando-hd-resized/`` or a downsampled copy)::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,8 +149,31 @@ def list_ids(split_dir: Path) -> list[str]:
     return ids
 
 
-def missing_files(split_dir: Path, sample_id: str) -> list[Path]:
-    return [p for f in REQUIRED_FOLDERS if not (p := sample_path(split_dir, f, sample_id)).is_file()]
+def missing_files(split_dir: Path, sample_id: str, folders: tuple[str, ...] = REQUIRED_FOLDERS) -> list[Path]:
+    return [p for f in folders if not (p := sample_path(split_dir, f, sample_id)).is_file()]
+
+
+def resolve_ids(split_dir: Path, ids: Sequence[str] | str | os.PathLike | None) -> list[str]:
+    """The ids asked for: every photo of the split (None), a list file, or a sequence of ids."""
+    if ids is None:
+        return list_ids(split_dir)
+    if isinstance(ids, (str, os.PathLike)):
+        return read_id_list(Path(ids))
+    return list(ids)
+
+
+def check_complete(split_dir: Path, ids: Sequence[str], folders: tuple[str, ...] = REQUIRED_FOLDERS) -> None:
+    """DataError naming (up to five of) the missing files of these samples, if any."""
+    if not ids:
+        raise DataError(f"no samples selected in {split_dir}")
+    missing = [(i, p) for i in ids for p in missing_files(split_dir, i, folders)]
+    if missing:
+        listed = "; ".join(f"sample {i}: {p}" for i, p in missing[:5])
+        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
+        raise DataError(
+            f"{len(missing)} file(s) missing in {split_dir}: {listed}{more}. "
+            "Use the lists written by `clothes-extractor split`, which name only complete samples"
+        )
 
 
 def read_label_map(path: Path, sample_id: str | None = None) -> np.ndarray:
