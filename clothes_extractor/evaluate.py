@@ -155,6 +155,14 @@ class Selection:
     def n_skipped(self) -> int:
         return sum(len(v) for v in self.skipped.values())
 
+    def summary(self) -> dict[str, Any]:
+        """How the samples were chosen, for metrics.json."""
+        return {
+            "source": self.source, "folder": self.folder, "split_dir": str(self.split_dir),
+            "listed": self.listed, "excluded": self.excluded,
+            "excluded_not_in_list": self.excluded_not_found, "skipped": self.n_skipped,
+        }
+
 
 @dataclass
 class EvalResult:
@@ -602,11 +610,7 @@ def evaluate(
                     "ssim_scale": 100,
                 },
             },
-            "split": {
-                "source": selection.source, "folder": selection.folder, "split_dir": str(selection.split_dir),
-                "listed": selection.listed, "excluded": selection.excluded,
-                "excluded_not_in_list": selection.excluded_not_found, "skipped": selection.n_skipped,
-            },
+            "split": selection.summary(),
             "skipped": selection.skipped,
             "checkpoint": {
                 "path": str(ckpt), "epoch": meta.get("epoch"), "step": meta.get("step"),
@@ -924,11 +928,7 @@ def evaluate_segmenter(cfg: EvalConfig, meta: dict[str, Any], *, console=None, p
         "garment": {"labels": list(garment_labels), "classes": ls.describe(garment)},
         **report,
         "per_class_iou": per_class,
-        "split": {
-            "source": selection.source, "folder": selection.folder, "split_dir": str(selection.split_dir),
-            "listed": selection.listed, "excluded": selection.excluded,
-            "excluded_not_in_list": selection.excluded_not_found, "skipped": selection.n_skipped,
-        },
+        "split": selection.summary(),
         "skipped": selection.skipped,
         "checkpoint": {
             "path": str(ckpt), "epoch": meta.get("epoch"), "step": meta.get("step"),
