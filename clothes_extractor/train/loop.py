@@ -68,10 +68,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)  # the primary network's final weights
 
-    @property
-    def best_val_l1(self) -> float:
-        return self.best
-
 
 def lr_factor(epoch: int, epochs: int) -> float:
     """pix2pix's linear policy: constant for the first half of the epochs, then linear to zero."""
@@ -319,15 +315,9 @@ def train(cfg: LoopConfig, *, resume: bool = False, overwrite: bool = False, con
 
 def fit(task: TrainTask, *, resume: bool = False, overwrite: bool = False, console=None) -> TrainResult:
     """Run the epochs of ``task``; see the module docstring."""
-    from PIL import Image
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    cfg = task.cfg
-    ctx = init_distributed(cfg.device)
+    ctx = init_distributed(task.cfg.device)
     try:
-        return _fit(task, cfg, ctx, resume, overwrite, console or Console(stderr=True), Image, Progress,
-                    (TextColumn, BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn))
+        return _fit(task, ctx, resume, overwrite, console)
     finally:
         if ctx.active:
             import torch.distributed as dist
@@ -336,8 +326,13 @@ def fit(task: TrainTask, *, resume: bool = False, overwrite: bool = False, conso
                 dist.destroy_process_group()
 
 
-def _fit(task, cfg, ctx: Dist, resume, overwrite, console, Image, Progress, columns) -> TrainResult:
-    TextColumn, BarColumn, MofNCompleteColumn, TimeElapsedColumn, TimeRemainingColumn = columns
+def _fit(task: TrainTask, ctx: Dist, resume: bool, overwrite: bool, console) -> TrainResult:
+    from PIL import Image
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    cfg = task.cfg
+    console = console or Console(stderr=True)
     device = ctx.device
     cuda = device.type == "cuda"
     if cuda:
