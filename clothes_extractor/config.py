@@ -5,7 +5,8 @@ No torch here: the data commands import this module and must start fast.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from clothes_extractor.data.viton import DEFAULT_GARMENT_LABELS
 from clothes_extractor.errors import ConfigError
@@ -84,3 +85,15 @@ class PreprocessConfig:
             garment_labels=tuple(d["garment_labels"]),
             background=tuple(d["background"]),
         )
+
+
+def strict_from_dict(cls, data: dict[str, Any], what: str):
+    """Build dataclass ``cls`` from a checkpoint's JSON, refusing keys it does not know."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(
+            f"{what} config has unknown keys {unknown}; expected some of {sorted(known)} "
+            "(was the checkpoint written by a newer clothes-extractor?)"
+        )
+    return cls(**data)

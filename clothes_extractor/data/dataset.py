@@ -30,6 +30,14 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def make_item(x: np.ndarray, y: np.ndarray, alpha: np.ndarray, sample_id: str, augment_cfg: AugmentConfig | None, background) -> dict:
+    """The item dict of a sample's uint8 arrays, augmented (one draw from torch's global RNG)."""
+    if augment_cfg is not None:
+        p = AugmentParams.draw(augment_cfg, tuple(torch.rand(3).tolist()))
+        x, y, alpha = augment(x, p, background), augment(y, p, background), augment(alpha, p, 0)
+    return {"input": to_tensor(x), "target": to_tensor(y), "alpha": to_tensor(alpha), "id": sample_id}
+
+
 class VitonDataset(Dataset):
     """Model-ready samples of a VITON-HD split folder.
 
@@ -71,9 +79,4 @@ class VitonDataset(Dataset):
         return preprocess_sample(read_sample(self.split_dir, self.ids[index]), self.preprocess)
 
     def __getitem__(self, index: int) -> dict:
-        x, y, alpha = self.arrays(index)
-        if self.augment is not None:
-            p = AugmentParams.draw(self.augment, tuple(torch.rand(3).tolist()))
-            bg = self.preprocess.background
-            x, y, alpha = augment(x, p, bg), augment(y, p, bg), augment(alpha, p, 0)
-        return {"input": to_tensor(x), "target": to_tensor(y), "alpha": to_tensor(alpha), "id": self.ids[index]}
+        return make_item(*self.arrays(index), self.ids[index], self.augment, self.preprocess.background)

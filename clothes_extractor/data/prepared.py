@@ -70,8 +70,8 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 
 from clothes_extractor import __version__
 from clothes_extractor.config import PreprocessConfig
-from clothes_extractor.data.dataset import to_tensor
-from clothes_extractor.data.transforms import AugmentConfig, AugmentParams, augment, preprocess_sample
+from clothes_extractor.data.dataset import make_item
+from clothes_extractor.data.transforms import AugmentConfig, preprocess_sample
 from clothes_extractor.data.viton import (
     REQUIRED_FOLDERS,
     check_complete,
@@ -506,12 +506,7 @@ class PreparedDataset(Dataset):
         return np.asarray(a["input"][index]), np.asarray(a["target"][index]), np.asarray(a["alpha"][index])
 
     def __getitem__(self, index: int) -> dict:
-        x, y, alpha = self.arrays(index)
-        if self.augment is not None:
-            p = AugmentParams.draw(self.augment, tuple(torch.rand(3).tolist()))
-            bg = self.preprocess.background
-            x, y, alpha = augment(x, p, bg), augment(y, p, bg), augment(alpha, p, 0)
-        return {"input": to_tensor(x), "target": to_tensor(y), "alpha": to_tensor(alpha), "id": self.ids[index]}
+        return make_item(*self.arrays(index), self.ids[index], self.augment, self.preprocess.background)
 
     def uint8_batch(self, indices: Sequence[int] | np.ndarray | torch.Tensor) -> dict:
         """A whole batch as uint8 tensors, in ascending index order (the indices are sorted for

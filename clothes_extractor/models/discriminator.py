@@ -15,12 +15,13 @@ All convolutions are 4x4 with padding 1. Biases only where no affine norm follow
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from clothes_extractor.config import strict_from_dict
 from clothes_extractor.errors import ConfigError
 
 KERNEL_SIZE = 4
@@ -42,14 +43,7 @@ class DiscriminatorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiscriminatorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"discriminator config has unknown keys {unknown}; expected some of {sorted(known)} "
-                "(was the checkpoint written by a newer clothes-extractor?)"
-            )
-        return cls(**data)
+        return strict_from_dict(cls, data, "discriminator")
 
 
 def conv_strides(n_layers: int) -> list[int]:

@@ -8,7 +8,7 @@ well as an image on the catalogue background.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import segmentation_models_pytorch as smp
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from clothes_extractor import weights as weights_lib
-from clothes_extractor.config import SIZE_MULTIPLE, nearest_multiple
+from clothes_extractor.config import SIZE_MULTIPLE, nearest_multiple, strict_from_dict
 from clothes_extractor.errors import ConfigError
 
 DECODER_ATTENTIONS = (None, "scse")
@@ -42,14 +42,7 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"generator config has unknown keys {unknown}; expected some of {sorted(known)} "
-                "(was the checkpoint written by a newer clothes-extractor?)"
-            )
-        return cls(**data)
+        return strict_from_dict(cls, data, "generator")
 
     def for_checkpoint_load(self) -> GeneratorConfig:
         """The same architecture without pretrained weights, to load a checkpoint's own."""

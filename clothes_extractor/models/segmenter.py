@@ -9,7 +9,7 @@ the generator (:func:`clothes_extractor.weights.resolve_encoder_weights`).
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import segmentation_models_pytorch as smp
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from clothes_extractor import weights as weights_lib
-from clothes_extractor.config import SIZE_MULTIPLE
+from clothes_extractor.config import SIZE_MULTIPLE, strict_from_dict
 from clothes_extractor.errors import ConfigError
 from clothes_extractor.models.generator import check_size
 
@@ -47,14 +47,7 @@ class SegmentationModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SegmentationModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"segmenter config has unknown keys {unknown}; expected some of {sorted(known)} "
-                "(was the checkpoint written by a newer clothes-extractor?)"
-            )
-        return cls(**data)
+        return strict_from_dict(cls, data, "segmenter")
 
     def for_checkpoint_load(self) -> SegmentationModelConfig:
         """The same architecture without pretrained weights, to load a checkpoint's own."""

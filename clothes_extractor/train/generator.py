@@ -19,7 +19,7 @@ from clothes_extractor.models.discriminator import DiscriminatorConfig, build_di
 from clothes_extractor.models.generator import GeneratorConfig, build_generator
 from clothes_extractor.train.config import TrainConfig
 from clothes_extractor.train.steps import Batch, LossModules, gan_step, generator_losses, unet_step
-from clothes_extractor.train.task import TrainTask
+from clothes_extractor.train.task import TrainTask, predict_samples
 
 
 def check_lists(cfg) -> None:
@@ -169,15 +169,7 @@ class GeneratorTask(TrainTask):
     @torch.no_grad()
     def picture(self, raw_modules, val_ds, device, channels_last):
         """One row per validation sample: input | prediction | target; tiles of >= 128 pixels."""
-        generator = raw_modules["generator"]
-        was_training = generator.training
-        generator.eval()
-        items = [val_ds[i] for i in range(min(self.cfg.sample_count, len(val_ds)))]
-        x = torch.stack([it["input"] for it in items]).to(device)
-        if channels_last:
-            x = x.to(memory_format=torch.channels_last)
-        rgb, _ = generator(x)
-        generator.train(was_training)
+        items, (rgb, _) = predict_samples(raw_modules["generator"], val_ds, "input", self.cfg.sample_count, device, channels_last)
         rows = [
             np.concatenate([to_uint8(it["input"]), to_uint8(p), to_uint8(it["target"])], axis=1)
             for it, p in zip(items, rgb.float().cpu())

@@ -34,7 +34,7 @@ from clothes_extractor.losses import segmentation_loss
 from clothes_extractor.models.segmenter import ARCHITECTURES, SegmentationModelConfig, build_segmentation_model
 from clothes_extractor.train.config import LoopConfig
 from clothes_extractor.train.generator import check_disjoint, check_lists, enlarge
-from clothes_extractor.train.task import TrainTask
+from clothes_extractor.train.task import TrainTask, predict_samples
 
 KIND = "segmenter"
 
@@ -184,15 +184,8 @@ class SegmenterTask(TrainTask):
     @torch.no_grad()
     def picture(self, raw_modules, val_ds, device, channels_last):
         """One row per validation sample: photo | true parse | predicted parse (VITON palette)."""
-        model = raw_modules["segmenter"]
-        was_training = model.training
-        model.eval()
-        items = [val_ds[i] for i in range(min(self.cfg.sample_count, len(val_ds)))]
-        x = torch.stack([it["image"] for it in items]).to(device)
-        if channels_last:
-            x = x.to(memory_format=torch.channels_last)
-        pred = model(x).float().argmax(1).cpu().numpy()
-        model.train(was_training)
+        items, logits = predict_samples(raw_modules["segmenter"], val_ds, "image", self.cfg.sample_count, device, channels_last)
+        pred = logits.float().argmax(1).cpu().numpy()
         rows = [
             np.concatenate(
                 [to_uint8(it["image"]), colourise(it["labels"].numpy(), self.label_set), colourise(p, self.label_set)],

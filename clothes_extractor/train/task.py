@@ -17,6 +17,21 @@ from torch.utils.data import Dataset
 from clothes_extractor.train.config import LoopConfig
 
 
+@torch.no_grad()
+def predict_samples(model: nn.Module, ds: Dataset, key: str, count: int, device: torch.device, channels_last: bool):
+    """(the first ``count`` items of ``ds``, the model's output on their ``key`` tensors), run in
+    eval mode; the model's mode is restored. For the per-epoch pictures."""
+    was_training = model.training
+    model.eval()
+    items = [ds[i] for i in range(min(count, len(ds)))]
+    x = torch.stack([it[key] for it in items]).to(device)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    out = model(x)
+    model.train(was_training)
+    return items, out
+
+
 class TrainTask:
     """Base class of a trainable task. Subclasses set the class attributes and implement the methods."""
 
