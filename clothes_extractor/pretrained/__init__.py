@@ -1,0 +1,39 @@
+"""The default models shipped inside the package (package data), found when a command is given
+no ``--checkpoint`` / ``--segmenter``.
+
+``generator.safetensors`` and ``segmenter.safetensors`` are ordinary self-describing checkpoints
+(see :mod:`clothes_extractor.checkpoint`); ``MODEL_CARD.md`` beside them says how they were
+trained, on what, how they score and what they cannot do. No torch here: `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clothes_extractor.errors import CheckpointError
+
+HERE = Path(__file__).resolve().parent
+KINDS = {"generator": "generator.safetensors", "segmenter": "segmenter.safetensors"}
+MODEL_CARD = HERE / "MODEL_CARD.md"
+
+
+def default_path(kind: str) -> Path:
+    """The shipped checkpoint of ``kind`` (``generator`` or ``segmenter``).
+
+    Raises CheckpointError when the package was installed without its weights.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown default model {kind!r}; expected one of {', '.join(KINDS)}")
+    path = HERE / KINDS[kind]
+    if not path.is_file():
+        flag = "--checkpoint" if kind == "generator" else "--segmenter"
+        raise CheckpointError(
+            f"the default {kind} is not installed ({path} is missing); reinstall clothes-extractor "
+            f"or give a checkpoint with {flag}"
+        )
+    return path
+
+
+def resolve(path, kind: str) -> Path:
+    """``path`` when given (a user's checkpoint always wins), else the default of ``kind``."""
+    return Path(path) if path is not None else default_path(kind)
