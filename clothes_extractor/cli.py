@@ -254,6 +254,7 @@ def prepare_command(
     ] = None,
     labels: Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.")] = "5",
     background: Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.")] = "white",
+    framing: Annotated[str, typer.Option("--framing", help="photo or fill: how the garment sits in the model frame (as in training).")] = "photo",
     out: Annotated[
         Optional[Path], typer.Option("--out", metavar="DIR", help="Folder that holds the caches [default: DATA/prepared].")
     ] = None,
@@ -278,7 +279,8 @@ def prepare_command(
     from clothes_extractor.errors import DataError
 
     preprocess = PreprocessConfig(
-        size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background)
+        size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background),
+        framing=framing,
     )
     split_dir = resolve_split_dir(data, split)
     if lists:
@@ -327,6 +329,7 @@ _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train
 _EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
 _EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
 _EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
+_FramingOpt = Annotated[str, typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target.", rich_help_panel=_TRAIN_PANEL)]
 _LabelsOpt = Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)]
 _MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
 _PreparedOpt = Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)]
@@ -371,6 +374,7 @@ def _train(
     overwrite: bool,
     compile: bool = False,
     prepared: str = "auto",
+    framing: str = "photo",
 ) -> None:
     """Build the TrainConfig from the options (or the run folder on --resume) and train."""
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
@@ -401,7 +405,8 @@ def _train(
             train_list=str(train_list) if train_list else None,
             val_list=str(val_list) if val_list else None,
             preprocess=PreprocessConfig(
-                size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background)
+                size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background),
+                framing=framing,
             ),
             encoder=encoder,
             encoder_weights=weights(encoder_weights, "--encoder-weights"),
@@ -471,6 +476,7 @@ def train_unet_command(
     size: _SizeOpt = "224",
     labels: _LabelsOpt = "5",
     background: _BackgroundOpt = "white",
+    framing: _FramingOpt = "photo",
     train_list: _TrainListOpt = None,
     val_list: _ValListOpt = None,
     augment: _AugmentOpt = False,
@@ -499,7 +505,7 @@ def train_unet_command(
         lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
         vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
         max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite, compile=compile, prepared=prepared,
+        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing,
     )
 
 
@@ -519,6 +525,7 @@ def train_gan_command(
     size: _SizeOpt = "224",
     labels: _LabelsOpt = "5",
     background: _BackgroundOpt = "white",
+    framing: _FramingOpt = "photo",
     train_list: _TrainListOpt = None,
     val_list: _ValListOpt = None,
     augment: _AugmentOpt = False,
@@ -550,7 +557,7 @@ def train_gan_command(
         lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
         norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
         resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite, compile=compile, prepared=prepared,
+        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing,
     )
 
 

@@ -255,7 +255,10 @@ def test_folder_mode_without_masks(ckpts, real_root, tmp_path):
     extractor = ex.load_extractor(ckpts["generator"])
     photo = ex.read_photo(images / f"{SAMPLE}.jpg")
     from_mask = extractor.extract(photo, ex.read_garment_mask(masks / f"{SAMPLE}.png", (5,))).rgb
-    assert np.array_equal(np.asarray(Image.open(out / f"{SAMPLE}.png").convert("RGB")), from_mask)
+    written = np.asarray(Image.open(out / f"{SAMPLE}.png").convert("RGB")).astype(int)
+    # Folder mode predicts in batches; oneDNN's convolutions round differently by batch size, so a
+    # few pixels may differ by one level (measured: 0.014% of them).
+    assert np.abs(written - from_mask).max() <= 1 and (written != from_mask).mean() < 1e-3
     assert "--masks" in _user_error(runner.invoke(app, ["extract", "--images", str(images), "-o", str(out), *common]), 2)
 
 
