@@ -679,12 +679,12 @@ _EVAL_RUN_PANEL = "Run"
 )
 @handle_errors
 def evaluate_command(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors) or a training run folder (its best.safetensors).", rich_help_panel=_EVAL_PANEL)],
     data: Annotated[Path, typer.Option("--data", "-d", help="Data set root (holds train/, test/, val_ids.txt).", rich_help_panel=_EVAL_PANEL)],
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
     split: Annotated[str, typer.Option("--split", help="val (DATA/val_ids.txt over train/), test (all of DATA/test/) or FILE (an id list or pair file).", rich_help_panel=_EVAL_PANEL)] = "val",
     folder: Annotated[Optional[str], typer.Option("--folder", help="train or test: where the ids of --split FILE live [default: the first of test/, train/ holding them all].", rich_help_panel=_EVAL_PANEL)] = None,
     exclude: Annotated[Optional[Path], typer.Option("--exclude", help="Ids to leave out: a list, or the protocol JSON vitonhd_duplicate_filenames.json (TryOffDiff's 1,990 test samples).", rich_help_panel=_EVAL_PANEL)] = None,
-    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="With a generator checkpoint: also score the mask-free pipeline, the generator fed the garment mask SEG predicts, beside the true mask.", rich_help_panel=_EVAL_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="With a generator checkpoint: also score the mask-free pipeline, the generator fed the garment mask SEG predicts, beside the true mask (`default`: the built-in segmenter).", rich_help_panel=_EVAL_PANEL)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder [default: runs/eval-RUN, RUN the checkpoint's run folder name].", rich_help_panel=_EVAL_RUN_PANEL)] = None,
     bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size.", rich_help_panel=_EVAL_RUN_PANEL)] = 16,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EVAL_RUN_PANEL)] = "auto",
@@ -712,12 +712,14 @@ def evaluate_command(
     """
     from rich.console import Console
 
+    from clothes_extractor import pretrained
     from clothes_extractor.evaluate import EvalConfig, evaluate, report_lines, results_table
 
     cfg = EvalConfig(
-        checkpoint=checkpoint, data=data, split=split, folder=folder, exclude=exclude, out=out, batch_size=bs,
-        device=device, workers=workers, grid_rows=grid_rows, seed=seed, network_metrics=network_metrics,
-        overwrite=overwrite, segmenter=segmenter,
+        checkpoint=pretrained.resolve(checkpoint, "generator"), data=data, split=split, folder=folder, exclude=exclude,
+        out=out, batch_size=bs, device=device, workers=workers, grid_rows=grid_rows, seed=seed,
+        network_metrics=network_metrics, overwrite=overwrite,
+        segmenter=pretrained.resolve(segmenter, "segmenter") if segmenter is not None else None,
     )
     result = evaluate(cfg)
     sel = result.selection
@@ -762,13 +764,17 @@ _EXTRACT_RUN_PANEL = "Run"
         "(`<id>.*` or `<id>_mask.*`), runs them in batches, skips outputs that exist, reports each bad "
         "pair and goes on, and exits with 1 if any failed. `--viton-layout` writes `OUTDIR/cloth/<id>.jpg` "
         "(on white) and `OUTDIR/cloth-mask/<id>.jpg` for a VITON-HD try-on model.\n\n"
-        "**Without a mask**: `--segmenter SEG` (a `train-segmenter` checkpoint) predicts the photo's parse map "
-        "and extracts from its garment pixels (the generator's garment labels); a MASK given (or found in "
-        "`--masks`) still wins, and folder mode may then omit `--masks`. When the segmenter finds no garment, "
-        "the command says so and writes nothing."
+        "**Without a mask**: a segmenter predicts the photo's parse map and the garment is its pixels of the "
+        "generator's garment labels: the built-in default segmenter, or `--segmenter SEG` (a `train-segmenter` "
+        "checkpoint). A MASK given (or found in `--masks`) still wins; folder mode without `--masks` predicts "
+        "every mask. When the segmenter finds no garment, the command says so and writes nothing.\n\n"
+        "**Models**: without `--checkpoint` the built-in default generator is used (trained on VITON, "
+        "upper-body garments on studio photos; see its model card: `clothes-extractor models`)."
     ),
     epilog=(
         "Examples:\n\n"
+        "  clothes-extractor extract person.jpg mask.png -o shirt.png\n\n"
+        "  clothes-extractor extract person.jpg -o shirt.png\n\n"
         "  clothes-extractor extract person.jpg mask.png -o shirt.png --checkpoint runs/train-unet\n\n"
         "  clothes-extractor extract person.jpg parse.png -o shirt.png -c best.safetensors --transparent\n\n"
         "  clothes-extractor extract --images photos/ --masks masks/ -o out/ -c runs/train-gan --viton-layout\n\n"
@@ -781,10 +787,10 @@ def extract_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     mask: Annotated[Optional[Path], typer.Argument(metavar="MASK", help="Garment mask of the same size: parse map, binary mask or colour-coded parse image; optional with --segmenter.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (.png or .jpg); in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    checkpoint: Annotated[Path, typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint or a training run folder (its best.safetensors).", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
+    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", metavar="DIR", help="Folder mode: folder of masks, same file stems as the photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
-    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint or run folder (train-segmenter): predicts the garment mask where none is given.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     mask_kind: Annotated[str, typer.Option("--mask-kind", help="auto, labels, binary or colours.", rich_help_panel=_EXTRACT_IO_PANEL)] = "auto",
     viton_layout: Annotated[bool, typer.Option("--viton-layout", help="Folder mode: write `cloth/<id>.jpg` (on white) and `cloth-mask/<id>.jpg`.", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     fmt: Annotated[Optional[str], typer.Option("--format", help="Folder mode: jpg or png [default: png with --transparent, else jpg].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
@@ -804,12 +810,8 @@ def extract_command(
         raise fail("give PHOTO MASK for one photo, or --images DIR --masks DIR for folders, not both", 2)
     if folder and images is None:
         raise fail("folder mode needs --images DIR (and --masks DIR, or --segmenter SEG)", 2)
-    if folder and masks is None and segmenter is None:
-        raise fail("folder mode needs both --images DIR and --masks DIR, or --segmenter SEG to predict the masks", 2)
     if not folder and photo is None:
-        raise fail("give a PHOTO and its MASK (or --images DIR --masks DIR for folders)", 2)
-    if not folder and mask is None and segmenter is None:
-        raise fail("give a PHOTO and its MASK, or --segmenter SEG to predict the mask (--images DIR for folders)", 2)
+        raise fail("give a PHOTO (and optionally its MASK), or --images DIR for folders", 2)
     if not folder and (viton_layout or fmt):
         raise fail("--viton-layout and --format are for folder mode (--images/--masks); for one photo, -o's extension decides", 2)
     cfg = ExtractConfig(
@@ -824,11 +826,15 @@ def extract_command(
     )
     if not folder:
         check_output_path(output, cfg)  # before the slow part
-    extractor = load_extractor(checkpoint, resolve_device(device))
+    from clothes_extractor import pretrained
+
+    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device))
     seg = None
-    if segmenter is not None and (folder or mask is None):
+    needs_masks = (masks is None) if folder else (mask is None)
+    if segmenter is not None or needs_masks:
         from clothes_extractor.segment import load_segmenter
 
+        segmenter = pretrained.resolve(segmenter, "segmenter")
         seg = load_segmenter(segmenter, resolve_device(device))
     if not folder:
         result = extract_file(extractor, photo, mask, output, cfg, segmenter=seg)
@@ -856,6 +862,7 @@ def extract_command(
     "segment",
     epilog=(
         "Examples:\n\n"
+        "  clothes-extractor segment person.jpg -o parse.png\n\n"
         "  clothes-extractor segment person.jpg -o parse.png --segmenter runs/train-segmenter\n\n"
         "  clothes-extractor segment --images photos/ -o parses/ -s runs/train-segmenter/best.safetensors"
     ),
@@ -864,7 +871,7 @@ def extract_command(
 def segment_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .png; in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    segmenter: Annotated[Path, typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors) or run folder from train-segmenter.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
+    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors) or run folder from train-segmenter [default: the built-in segmenter].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos; writes OUTDIR/`<stem>`.png.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Folder mode: photos per model call.", rich_help_panel=_EXTRACT_RUN_PANEL)] = 8,
@@ -890,7 +897,9 @@ def segment_command(
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
     if images is None:
         check_parse_output(output, overwrite)  # before the slow part
-    seg = load_segmenter(segmenter, resolve_device(device))
+    from clothes_extractor import pretrained
+
+    seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
     if images is None:
         classes = segment_file(seg, photo, output, overwrite=overwrite)
         h, w = classes.shape

@@ -35,5 +35,10 @@ def default_path(kind: str) -> Path:
 
 
 def resolve(path, kind: str) -> Path:
-    """``path`` when given (a user's checkpoint always wins), else the default of ``kind``."""
-    return Path(path) if path is not None else default_path(kind)
+    """``path`` when given (a user's checkpoint always wins), else the default of ``kind``.
+
+    The word ``default`` (where no such file exists) also names the built-in model.
+    """
+    if path is None or (str(path) == "default" and not Path(path).exists()):
+        return default_path(kind)
+    return Path(path)
