@@ -106,11 +106,14 @@ def make_sample_data_command(
             help="Make the last K train samples wear a dress (label 6): no upper-clothes pixel, for testing `split`.",
         ),
     ] = 0,
+    layout: Annotated[
+        str, typer.Option("--layout", help="viton-hd (768x1024), viton (2018, 192x256) or dresscode (768x1024; dresses go to dresses/).")
+    ] = "viton-hd",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing its train/ and test/ samples.")
     ] = False,
 ) -> None:
-    """Write a small synthetic data set in the exact VITON-HD layout and formats.
+    """Write a small synthetic data set in the exact VITON-HD layout and formats (or VITON's, Dress Code's).
 
     Each sample is a simple drawn person wearing a T-shirt and the flat catalogue image of the
     same T-shirt (same shape, colours and pattern), with its parse map, cloth mask and pair
@@ -120,7 +123,10 @@ def make_sample_data_command(
     """
     from clothes_extractor.data.synthetic import make_sample_data
 
-    made = make_sample_data(root, samples=samples, seed=seed, empty=without_garment, overwrite=overwrite, progress=True)
+    size = (256, 192) if layout == "viton" else (1024, 768)
+    made = make_sample_data(
+        root, layout=layout, samples=samples, seed=seed, empty=without_garment, overwrite=overwrite, size=size, progress=True
+    )
     empty = f", {len(made.empty_ids)} without garment" if made.empty_ids else ""
     typer.echo(
         f"wrote {len(made.train_ids) + len(made.test_ids)} synthetic samples ({len(made.train_ids)} train, "

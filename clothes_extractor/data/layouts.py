@@ -312,9 +312,12 @@ def open_split(
     if found is DRESSCODE:
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}; use one of: {', '.join(SPLITS)}")
-        cats = parse_categories(categories)
         if (root / "images").is_dir() and root.name in DRESSCODE_CATEGORIES:  # a category folder given
-            root, cats = root.parent, (root.name,)
+            root, categories = root.parent, categories or (root.name,)
+        # Default: every category folder the root has (a subset of Dress Code holds fewer).
+        cats = parse_categories(categories) if categories is not None else tuple(
+            c for c in DRESSCODE_CATEGORIES if (root / c / "images").is_dir()
+        )
         return Split(DRESSCODE, root, split, cats, _dresscode_ids(root, split, cats))
     if categories is not None:
         raise DataError(f"--category applies to Dress Code; {root} is {found.name}")
