@@ -92,11 +92,6 @@ def test_a_person_turns_a_photo_into_a_garment(kind, request, browser, server, c
         alpha = np.asarray(im.getchannel("A"))
     assert png.read_bytes() == cli_png(ckpts, photo.photo, tmp_path, "--segmenter", str(ckpts["upper"]))
     assert alpha.dtype == np.uint8 and alpha.shape == (1024, 768)
-    shot = tmp_path / "serve.png"
-    save_screenshot(page, shot)
-    assert 10_000 < shot.stat().st_size < 300_000
-    if kind == "real" and os.environ.get("SERVE_SCREENSHOT"):
-        shutil.copy(shot, os.environ["SERVE_SCREENSHOT"])
 
     # 2. the same photo with an uploaded mask (its parse map)
     page.get_by_label("an uploaded mask").check()
@@ -105,6 +100,11 @@ def test_a_person_turns_a_photo_into_a_garment(kind, request, browser, server, c
     expect(details).to_contain_text(f"uploaded: {photo.parse.name}", timeout=TIMEOUT_MS)
     png = download_cutout(page, tmp_path)
     assert png.read_bytes() == cli_png(ckpts, photo.photo, tmp_path, str(photo.parse))
+    shot = tmp_path / "serve.png"
+    save_screenshot(page, shot)
+    assert 10_000 < shot.stat().st_size < 300_000
+    if kind == "real" and os.environ.get("SERVE_SCREENSHOT"):
+        shutil.copy(shot, os.environ["SERVE_SCREENSHOT"])
 
     # 3. a mask painted with the brush, checked over the photo
     page.get_by_label("painted with the brush").check()
