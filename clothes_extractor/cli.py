@@ -17,6 +17,7 @@ import typer
 
 from clothes_extractor import __version__
 from clothes_extractor.demo import DemoConfig  # for its defaults; imports no torch
+from clothes_extractor.serve import ServeConfig  # for its defaults; imports neither torch nor gradio
 
 app = typer.Typer(
     name="clothes-extractor",
@@ -41,7 +42,9 @@ def _stderr():
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error (no traceback) and return the Exit to raise."""
-    _stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[app]" is text
     return typer.Exit(code)
 
 
@@ -959,6 +962,68 @@ def segment_command(
     typer.echo(f"segment: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; {report.seconds:.1f} s")
     if report.failed:
         raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+_SERVE_MODEL_PANEL = "Models"
+_SERVE_NET_PANEL = "Server and limits"
+
+
+@app.command(
+    "serve",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor serve\n\n"
+        "  clothes-extractor serve -c runs/train-gan -s runs/train-segmenter --port 8080\n\n"
+        "  clothes-extractor serve --host 0.0.0.0 --max-upload-mb 10 --concurrency 2 --device cuda"
+    ),
+)
+@handle_errors
+def serve_command(
+    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="Generator checkpoint or run folder [default: the model shipped with the package].", rich_help_panel=_SERVE_MODEL_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="Segmenter checkpoint or run folder [default: the shipped one; without any, masks are uploaded or painted].", rich_help_panel=_SERVE_MODEL_PANEL)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 opens the page to the network (a warning is printed).", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.host,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.port,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest file a browser may upload, in MB (the brush sends the photo back as a PNG of up to ~3 MB).", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_upload_mb,
+    max_megapixels: Annotated[float, typer.Option("--max-megapixels", min=0.001, help="Largest image (photo or mask) it decodes, in megapixels.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_megapixels,
+    max_files: Annotated[int, typer.Option("--max-files", min=1, help="Most files (photos + masks) in one batch.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_files,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests the model runs at once; the others wait in the queue.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.concurrency,
+    queue_size: Annotated[int, typer.Option("--queue-size", min=1, help="Requests that may wait; more are refused with a message.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.queue_size,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_SERVE_NET_PANEL)] = "auto",
+) -> None:
+    """Open a web page that turns a photo into a garment (gradio; `pip install "clothes-extractor[app]"`).
+
+    Drop or pick a photo; the garment mask is predicted by the segmenter, uploaded, or painted with
+    a brush, and shown over the photo. The result: the garment in the catalogue frame on white and a
+    transparent PNG (the files `extract` writes), its category and the seconds it took. Several
+    photos at once give a zip (optionally in the VITON-HD layout). The model card is one tab away,
+    and the page's footer links gradio's API (`gradio_client`, curl). Listens on 127.0.0.1 unless
+    `--host` says otherwise; one model instance serves a queue of requests. Ctrl-C stops it and
+    removes every temporary file.
+    """
+    from clothes_extractor.serve import require_gradio, serve
+
+    require_gradio()  # before loading torch and the models
+    from clothes_extractor.train.loop import resolve_device
+
+    cfg = ServeConfig(
+        checkpoint=checkpoint, segmenter=segmenter, host=host, port=port, max_upload_mb=max_upload_mb,
+        max_megapixels=max_megapixels, max_files=max_files, concurrency=concurrency, queue_size=queue_size,
+        device=str(resolve_device(device)),
+    )
+    from rich.markup import escape
+
+    err = _stderr()
+
+    def say(line: str) -> None:
+        if line.startswith("warning:"):
+            err.print(f"[bold yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
+        else:
+            typer.echo(line)
+
+    serve(cfg, say=say)
+    typer.echo("stopped; temporary files removed")
 
 
 # --- demo ----------------------------------------------------------------------------------------
