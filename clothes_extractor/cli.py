@@ -41,7 +41,10 @@ def _stderr():
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error (no traceback) and return the Exit to raise."""
-    _stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: a message may hold brackets, e.g. pip install "clothes-extractor[onnx]"
+    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
