@@ -369,3 +369,31 @@ def test_int8_extraction_stays_close_to_fp32(int8_generators, extractors, real_p
         value = float(ssim(luminance(x), luminance(y))[0]) * 100
         print(f"int8 {mode}: SSIM x100 against fp32 {value:.2f}")
         assert value >= INT8_SSIM_BOUND[mode]
+
+
+# --- the README's example ------------------------------------------------------------------------
+
+
+def readme_example() -> str:
+    """The first python block of the README's deploy section."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Deploy without PyTorch"):]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_example_extracts_with_onnxruntime_numpy_and_pillow_only(models, extractors, real_root, tmp_path):
+    split = real_root / "test"
+    shutil.copy(models["generator.onnx"], tmp_path / "generator.onnx")
+    shutil.copy(split / "image" / "00006_00.jpg", tmp_path / "person.jpg")
+    shutil.copy(split / "image-parse-v3" / "00006_00.png", tmp_path / "parse.png")
+    code = readme_example()
+    assert len([line for line in code.splitlines() if line.strip()]) <= 14
+    check = "\nimport sys; print(sorted(m for m in ('torch', 'clothes_extractor') if m in sys.modules))\n"
+    done = subprocess.run([sys.executable, "-c", code + check], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"  # neither PyTorch nor this package was imported
+    got = np.asarray(Image.open(tmp_path / "garment.png"), dtype=np.int16)
+    onnx_ex = extractors[1]
+    photo, mask = ex.read_pair(tmp_path / "person.jpg", tmp_path / "parse.png", onnx_ex.labels)
+    want = onnx_ex.predict(onnx_ex.prepare(photo, mask)[None])[0][0]
+    assert got.shape == want.shape and np.array_equal(got, want)  # the same preprocessing, bit for bit
