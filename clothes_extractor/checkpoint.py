@@ -81,10 +81,8 @@ def parse_meta(text: str | None, path: str | os.PathLike) -> dict[str, Any]:
         if meta.get("format") != FORMAT:
             raise KeyError("format")
     except (KeyError, TypeError, json.JSONDecodeError, AttributeError):
-        raise CheckpointError(
-            f"{path} was not written by clothes-extractor (no {FORMAT} metadata); "
-            "train one with `clothes-extractor train-unet` or `train-gan`"
-        ) from None
+        how = "export one with `clothes-extractor export`" if is_onnx(path) else "train one with `clothes-extractor train-unet` or `train-gan`"
+        raise CheckpointError(f"{path} was not written by clothes-extractor (no {FORMAT} metadata); {how}") from None
     if meta.get("version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {meta['version']}; this clothes-extractor reads "

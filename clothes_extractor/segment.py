@@ -148,7 +148,7 @@ def load_segmenter_model(path: str | os.PathLike, device: str | torch.device = "
 
 
 def load_segmenter(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Segmenter:
-    """A segmenter checkpoint file or run folder -> :class:`Segmenter`."""
+    """A segmenter checkpoint file, run folder or exported ``.onnx`` -> :class:`Segmenter`."""
     model, meta = load_segmenter_model(checkpoint, device)
     seg = Segmenter(model, meta, device)
     if seg.num_classes != model.config.classes:

@@ -397,3 +397,19 @@ def test_readme_example_extracts_with_onnxruntime_numpy_and_pillow_only(models, 
     photo, mask = ex.read_pair(tmp_path / "person.jpg", tmp_path / "parse.png", onnx_ex.labels)
     want = onnx_ex.predict(onnx_ex.prepare(photo, mask)[None])[0][0]
     assert got.shape == want.shape and np.array_equal(got, want)  # the same preprocessing, bit for bit
+
+
+def test_an_onnx_file_that_is_not_ours_is_a_one_line_error(models, real_root, tmp_path):
+    import onnx
+
+    split = real_root / "test"
+    photo, parse = split / "image" / "00006_00.jpg", split / "image-parse-v3" / "00006_00.png"
+    garbage, foreign = tmp_path / "garbage.onnx", tmp_path / "foreign.onnx"
+    garbage.write_bytes(b"not a model")
+    proto = onnx.load(str(models["generator.onnx"]))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(foreign))
+    for path, message in ((garbage, "is not a readable ONNX model"), (foreign, "export one with `clothes-extractor export`")):
+        text = _user_error(runner.invoke(app, ["extract", str(photo), str(parse), "-o", str(tmp_path / "x.png"), "-c", str(path)]))
+        assert message in text and text.count("error:") == 1
+    assert not (tmp_path / "x.png").exists()
