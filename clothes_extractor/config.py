@@ -13,6 +13,8 @@ from clothes_extractor.errors import ConfigError
 
 SIZE_MULTIPLE = 32  # a UNet with 5 downsamplings needs sides divisible by 2**5
 
+FRAMINGS = ("photo", "fill")
+
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {"white": (255, 255, 255), "black": (0, 0, 0)}
 
 
@@ -74,16 +76,32 @@ class PreprocessConfig:
     size: tuple[int, int] = (224, 224)  # (height, width) of model input and output
     garment_labels: tuple[int, ...] = DEFAULT_GARMENT_LABELS
     background: tuple[int, int, int] = (255, 255, 255)
+    # "photo": the garment keeps its scale inside the photo's frame (the original project's);
+    # "fill": its bounding box fills the model frame, as the catalogue target does.
+    framing: str = "photo"
+    # Dress Code categories a model was trained on (empty: the garment labels above say it all).
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ConfigError(f"framing {self.framing!r} is not one of {', '.join(FRAMINGS)}")
 
     def to_dict(self) -> dict:
-        return {k: list(v) for k, v in asdict(self).items()}
+        d = {k: list(v) for k, v in asdict(self).items() if k not in ("framing", "categories")}
+        d["framing"] = self.framing
+        if self.categories:
+            d["categories"] = list(self.categories)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> PreprocessConfig:
+        # Checkpoints written before framing and categories existed used "photo" framing.
         return cls(
             size=tuple(d["size"]),
             garment_labels=tuple(d["garment_labels"]),
             background=tuple(d["background"]),
+            framing=d.get("framing", "photo"),
+            categories=tuple(d.get("categories", ())),
         )
 
 

@@ -48,7 +48,7 @@ Output folder (default ``runs/eval-<run name of the checkpoint>``), each file wr
     metrics.json    {protocol: {subject: {metric: mean}}} for "native" and "paper", beside
                     "samples" (the count), "exclude", "protocols" (definitions), "split",
                     "checkpoint", "skipped", "not_computed" and "verdict"; inf is written "inf"
-    per_image.csv   id, protocol, subject, l1, psnr, ssim, ms_ssim, lpips, dists
+    per_image.csv   id, protocol, subject, l1, psnr, ssim, ms_ssim, haarpsi, ms_gmsd, fsim, lpips, dists
     grid.png        rows: the best, the worst and random samples by the model's native SSIM;
                     columns: input | prediction | target, at the model's size, labelled
 """
@@ -84,13 +84,15 @@ from clothes_extractor.fileio import atomic_write_text, save_image
 
 PROTOCOLS: tuple[str, ...] = ("native", "paper")
 SUBJECTS: tuple[str, ...] = ("model", "white", "input")
-IMAGE_METRICS: tuple[str, ...] = ("l1", "psnr", "ssim", "ms_ssim", "lpips", "dists")
+IMAGE_METRICS: tuple[str, ...] = ("l1", "psnr", "ssim", "ms_ssim", "haarpsi", "ms_gmsd", "fsim", "lpips", "dists")
 METRICS: tuple[str, ...] = (*IMAGE_METRICS, "fid")
 HIGHER_IS_BETTER: dict[str, bool] = {
-    "l1": False, "psnr": True, "ssim": True, "ms_ssim": True, "lpips": False, "dists": False, "fid": False,
+    "l1": False, "psnr": True, "ssim": True, "ms_ssim": True, "haarpsi": True, "ms_gmsd": False, "fsim": True,
+    "lpips": False, "dists": False, "fid": False,
 }
 LABELS: dict[str, str] = {
-    "l1": "L1", "psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS", "dists": "DISTS", "fid": "FID",
+    "l1": "L1", "psnr": "PSNR", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "haarpsi": "HaarPSI", "ms_gmsd": "MS-GMSD",
+    "fsim": "FSIM", "lpips": "LPIPS", "dists": "DISTS", "fid": "FID",
 }
 WHITE = (255, 255, 255)
 METRICS_FILE, PER_IMAGE_FILE, GRID_FILE = "metrics.json", "per_image.csv", "grid.png"
@@ -101,7 +103,7 @@ PROTOCOL_DEFINITIONS: dict[str, str] = {
         "preprocessed target (cloth/<id>.jpg with cloth-mask applied on the checkpoint's background, padded "
         "to the model's aspect ratio and resized, as in training). L1, PSNR, SSIM, MS-SSIM on RGB in [0, 1]; "
         "SSIM: kornia, Gaussian window 11, sigma 1.5, valid region; MS-SSIM: 5 scales, needs >= 176 px per "
-        "side. Baselines: white = an all-white image; input = the preprocessed model input itself."
+        "side; HaarPSI, MS-GMSD (luminance) and FSIM (chromatic): piq, data range 1. Baselines: white = an all-white image; input = the preprocessed model input itself."
     ),
     "paper": (
         "TryOffDiff's published protocol (arXiv 2411.18350; pyiqa ssim/ms_ssim): the prediction rounded to "
@@ -110,7 +112,7 @@ PROTOCOL_DEFINITIONS: dict[str, str] = {
         "alpha when the checkpoint's background is not white, against the original cloth/<id>.jpg as RGB "
         "(no mask). SSIM and MS-SSIM on luminance Y = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601, as pyiqa's "
         "YIQ Y) rounded to 8 bits, x100, Gaussian window 11, sigma 1.5, valid region; L1 and PSNR on RGB in "
-        "[0, 1]; LPIPS (AlexNet) on RGB; DISTS on RGB resized to a short side of 256 (341x256). Baselines: "
+        "[0, 1]; HaarPSI, MS-GMSD and FSIM (piq, weight-free) on RGB in [0, 1]; LPIPS (AlexNet) on RGB; DISTS on RGB resized to a short side of 256 (341x256). Baselines: "
         "white = an all-255 image of the frame's size; input = the preprocessed input brought back with "
         "to_frame."
     ),
@@ -348,6 +350,8 @@ def score(protocol: str, x: torch.Tensor, y: torch.Tensor, network: M.NetworkMet
     else:
         out["ssim"] = M.ssim(x, y)
         out["ms_ssim"] = M.ms_ssim(x, y).float() if big_enough else None
+    for name, fn in M.weight_free_metrics().items():  # on RGB in [0, 1] in both protocols
+        out[name] = fn(x, y)
     for name, fn in network.per_image.items():
         out[name] = fn(x, y)
     return out

@@ -13,10 +13,11 @@ graph, in the project's own code (:mod:`clothes_extractor.data.transforms`,
 safetensors header's key), plus an ``onnx`` section (source file, opset, input and outputs,
 quantization), so the file alone rebuilds the preprocessing; and readable copies: ``kind``,
 ``preprocess``, ``input``, ``outputs`` and the model card's ``name``, ``licence``, ``data``
-when the checkpoint carries a ``card``.
+when the checkpoint carries a ``card`` (:func:`model_card`; the shipped default models also get
+their ``MODEL_CARD.md`` text as ``model_card``).
 
-int8 (``--int8``): with calibration data (``--calibrate DATA``, a few samples of a VITON-HD
-layout data set, prepared by the model's own preprocessing) the model is quantized statically
+int8 (``--int8``): with calibration data (``--calibrate DATA``, a few samples of a data set in
+any layout the readers know, prepared by the model's own preprocessing) the model is quantized statically
 (QDQ, per-channel int8 weights, uint8 activations from MinMax calibration); without, dynamically
 (uint8 weights, activations quantized at run time). Every export ends with a check: the written
 file through onnxruntime against the torch module, through the same :meth:`predict` as
@@ -51,7 +52,7 @@ CHECK_SAMPLES = 2  # synthetic inputs of the final check when there is no calibr
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """What `export` writes. ``calibrate``: a data set root or split folder (VITON-HD layout)
+    """What `export` writes. ``calibrate``: a data set root or split folder (VITON-HD, VITON, Dress Code)
     whose first ``samples`` usable samples of ``split`` calibrate a static int8 model; None with
     ``int8`` quantizes dynamically."""
 
@@ -199,7 +200,7 @@ def stamp(src: Path, dst: Path, meta: dict[str, Any], info: dict[str, Any]) -> N
                 dim.dim_value = size
     onnx.helper.set_model_props(proto, metadata_props(meta, {**info, "input": INPUT_DESCRIPTION, "outputs": _outputs(meta, channels)}))
     proto.producer_name, proto.producer_version = "clothes-extractor", __version__
-    card = meta.get("card") if isinstance(meta.get("card"), dict) else {}
+    card = model_card(meta)
     proto.doc_string = f"clothes-extractor {meta['kind']}" + "".join(f"; {k}: {card[k]}" for k in CARD_KEYS if k in card)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(dst))
@@ -233,9 +234,23 @@ def metadata_props(meta: dict[str, Any], info: dict[str, Any]) -> dict[str, str]
         "input": info["input"],
         "outputs": info["outputs"],
     }
-    card = meta.get("card") if isinstance(meta.get("card"), dict) else {}
-    props.update({k: str(card[k]) for k in CARD_KEYS if card.get(k) is not None})
+    props.update(model_card(meta))
     return props
+
+
+def model_card(meta: dict[str, Any]) -> dict[str, str]:
+    """The model card's facts: the checkpoint's ``card`` (name, licence, data), and for the
+    shipped default models their name and the text of ``pretrained/MODEL_CARD.md`` (``model_card``)
+    where it exists. Empty when there is none of these."""
+    from clothes_extractor import pretrained
+
+    card = meta.get("card") if isinstance(meta.get("card"), dict) else {}
+    out = {k: str(card[k]) for k in CARD_KEYS if card.get(k) is not None}
+    if Path(meta["path"]).resolve().parent == pretrained.HERE:
+        out.setdefault("name", f"clothes-extractor default {meta['kind']}")
+        if pretrained.MODEL_CARD.is_file():
+            out["model_card"] = pretrained.MODEL_CARD.read_text()
+    return out
 
 
 # --- int8 ----------------------------------------------------------------------------------------
@@ -281,20 +296,23 @@ def quantize(src: Path, dst: Path, inputs: np.ndarray | None, tmp: Path) -> None
 
 
 def calibration_inputs(side, kind: str, data: Path, split: str, samples: int) -> dict[str, Any]:
-    """The first ``samples`` usable samples of ``data`` (VITON-HD layout), through ``side``'s
-    own preprocessing (:meth:`Extractor.prepare` / :meth:`Segmenter.prepare`):
+    """The first ``samples`` usable samples of ``data`` (any layout the data readers know),
+    through ``side``'s own preprocessing (:meth:`Extractor.prepare` / :meth:`Segmenter.prepare`):
     ``{"ids": [...], "inputs": (N, h, w, 3) uint8 model inputs}``."""
     from clothes_extractor.data import viton
 
-    split_dir = viton.resolve_split_dir(data, split)
+    found = viton.resolve_split_dir(data, split)
     ids, prepared = [], []
-    for sample_id in viton.list_ids(split_dir):
-        photo = viton.read_rgb_image(viton.sample_path(split_dir, viton.PHOTO, sample_id), sample_id, "photo")
+    for sample_id in found.list_ids():
+        files = found.files(sample_id)
+        if not files.photo.is_file():
+            continue
+        photo = viton.read_rgb_image(files.photo, sample_id, "photo")
         if kind == "generator":  # its input needs the garment mask of the parse map
-            parse_path = viton.sample_path(split_dir, viton.PARSE, sample_id)
-            if not parse_path.is_file():
+            if not files.parse.is_file():
                 continue
-            mask = viton.garment_mask(viton.read_label_map(parse_path, sample_id), side.labels)
+            labels = found.garment_labels(sample_id, side.labels)
+            mask = viton.garment_mask(viton.read_parse(found, sample_id), labels)
             if not mask.any() or mask.shape != photo.shape[:2]:
                 continue
             prepared.append(side.prepare(photo, mask, name=sample_id))
@@ -304,7 +322,7 @@ def calibration_inputs(side, kind: str, data: Path, split: str, samples: int) ->
         if len(ids) == samples:
             break
     if not ids:
-        raise DataError(f"no usable calibration sample in {split_dir} (photos with a parse map holding the garment)")
+        raise DataError(f"no usable calibration sample in {found} (photos with a parse map holding the garment)")
     return {"ids": ids, "inputs": np.stack(prepared)}
 
 

@@ -182,6 +182,23 @@ def ms_ssim(
     return stack.pow(weights).prod(dim=0)
 
 
+def weight_free_metrics() -> dict[str, Callable[[Tensor, Tensor], Tensor]]:
+    """piq's weight-free perceptual metrics, per image, for (B, 3, H, W) in [0, 1]:
+    HaarPSI and FSIM (higher is better) and MS-GMSD (lower is better).
+
+    Unlike SSIM, which a blurred average already scores well on, these compare edges and
+    local structure (Haar wavelet, phase congruency and gradient-magnitude similarity), so they
+    see what blur loses; they need no network weights, so they run where LPIPS cannot.
+    """
+    import piq  # only evaluate needs it
+
+    return {
+        "haarpsi": lambda x, y: piq.haarpsi(x, y, data_range=1.0, reduction="none"),
+        "ms_gmsd": lambda x, y: piq.multi_scale_gmsd(x, y, data_range=1.0, reduction="none", chromatic=False),
+        "fsim": lambda x, y: piq.fsim(x, y, data_range=1.0, reduction="none", chromatic=True),
+    }
+
+
 def luminance(x: Tensor, quantize: bool = False) -> Tensor:
     """ITU-R BT.601 luma ``0.299 R + 0.587 G + 0.114 B``: ``(B, 3, H, W)`` -> ``(B, 1, H, W)``.
 

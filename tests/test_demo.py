@@ -1,9 +1,11 @@
-"""A shortened `demo` end to end through the CLI."""
+"""`demo` through the CLI: the default models on the shipped example photos, and a shortened
+`demo --train` end to end."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -14,7 +16,7 @@ runner = CliRunner()
 
 def test_shortened_demo_runs_the_whole_pipeline(tmp_path):
     out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--out", str(out), "--samples", "16", "--epochs", "1"])
+    result = runner.invoke(app, ["demo", "--train", "--out", str(out), "--samples", "16", "--epochs", "1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     # Every stage left its files.
     assert (out / "synthetic" / "train" / "image").is_dir()
@@ -34,7 +36,29 @@ def test_shortened_demo_runs_the_whole_pipeline(tmp_path):
 
 def test_demo_does_not_overwrite_without_asking(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    result = runner.invoke(app, ["demo", "--train", "--out", str(tmp_path)])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "--overwrite" in result.output
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_demo_extracts_the_example_photos_with_the_default_models(tmp_path):
+    from clothes_extractor import pretrained
+
+    photos = pretrained.example_photos()
+    assert [p.stem for p in photos] == ["00006_00", "00017_00", "14274_00"]
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    for photo in photos:
+        garment = Image.open(out / f"{photo.stem}.png")
+        assert garment.size == (768, 1024) and garment.mode == "RGB"
+        # Not a blank image: the garment covers a good part of the catalogue frame.
+        dark = (np.asarray(garment.convert("L")) < 200).mean()
+        assert 0.15 < dark < 0.9
+    sheet = Image.open(out / "demo.png")
+    assert sheet.size == (4 * 240, 3 * 336)  # photo | mask | extracted | true garment, one row each
+    assert str(out / "demo.png") in result.output.replace("\n", "")
+    # A second run refuses to overwrite.
+    again = runner.invoke(app, ["demo", "--out", str(out), "--device", "cpu"])
+    assert again.exit_code == 1 and "--overwrite" in again.output

@@ -138,7 +138,7 @@ def test_onnx_metadata_is_the_checkpoints_and_rebuilds_the_preprocessing(models,
 
     props = open_session(models["generator.onnx"]).get_modelmeta().custom_metadata_map
     assert props["kind"] == "generator"
-    assert json.loads(props["preprocess"]) == {"size": [64, 64], "garment_labels": [5], "background": [255, 255, 255]}
+    assert json.loads(props["preprocess"]) == PreprocessConfig(size=SIZE).to_dict()
     assert {k: props[k] for k in ("name", "licence", "data")} == CARD
     assert "uint8 / 127.5 - 1" in props["input"]
 

@@ -234,8 +234,10 @@ def test_an_empty_prediction_is_an_error_and_writes_nothing(ckpts, real_photo, t
     assert "the segmenter found no garment (labels 5 (upper-clothes))" in text and "give a mask" in text
     assert str(real_photo) in text.replace(" ", "") or real_photo.name in text
     assert not out.exists() and not list(tmp_path.iterdir())
-    # Without a mask and without a segmenter: a usage error.
-    assert "--segmenter" in _user_error(runner.invoke(app, ["extract", str(real_photo), "-o", str(out), "-c", str(ckpts["generator"])]), 2)
+    # Without a mask and without --segmenter: the built-in segmenter finds the garment.
+    text = _ok(runner.invoke(app, ["extract", str(real_photo), "-o", str(out), "-c", str(ckpts["generator"]), "--device", "cpu"]))
+    assert "predicted by" in text and "pretrained" in text and "segmenter.safetensors" in text
+    assert Image.open(out).size == (768, 1024)
 
 
 def test_folder_mode_without_masks(ckpts, real_root, tmp_path):
@@ -255,8 +257,13 @@ def test_folder_mode_without_masks(ckpts, real_root, tmp_path):
     extractor = ex.load_extractor(ckpts["generator"])
     photo = ex.read_photo(images / f"{SAMPLE}.jpg")
     from_mask = extractor.extract(photo, ex.read_garment_mask(masks / f"{SAMPLE}.png", (5,))).rgb
-    assert np.array_equal(np.asarray(Image.open(out / f"{SAMPLE}.png").convert("RGB")), from_mask)
-    assert "--masks" in _user_error(runner.invoke(app, ["extract", "--images", str(images), "-o", str(out), *common]), 2)
+    written = np.asarray(Image.open(out / f"{SAMPLE}.png").convert("RGB")).astype(int)
+    # Folder mode predicts in batches; oneDNN's convolutions round differently by batch size, so a
+    # few pixels may differ by one level (measured: 0.014% of them).
+    assert np.abs(written - from_mask).max() <= 1 and (written != from_mask).mean() < 1e-3
+    # Neither --masks nor --segmenter: the built-in segmenter predicts every mask.
+    fresh = tmp_path / "fresh"
+    assert "3 written" in _ok(runner.invoke(app, ["extract", "--images", str(images), "-o", str(fresh), *common]))
 
 
 # --- evaluate ---------------------------------------------------------------------------------------

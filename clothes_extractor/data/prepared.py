@@ -73,13 +73,11 @@ from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import make_item
 from clothes_extractor.data.transforms import AugmentConfig, preprocess_sample
 from clothes_extractor.data.viton import (
-    REQUIRED_FOLDERS,
     check_complete,
     read_id_list,
     read_sample,
     resolve_ids,
     resolve_split_dir,
-    sample_path,
 )
 from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.progress import progress_bar
@@ -148,10 +146,9 @@ def _source_stats(split_dir: Path, ids: Sequence[str]) -> dict[str, list[int]]:
     """``folder/<file>`` -> [size in bytes, mtime_ns] of the four files each sample is read from."""
     stats: dict[str, list[int]] = {}
     for sample_id in ids:
-        for folder in REQUIRED_FOLDERS:
-            path = sample_path(split_dir, folder, sample_id)
+        for path in split_dir.files(sample_id).required():
             st = path.stat()
-            stats[path.relative_to(split_dir).as_posix()] = [st.st_size, st.st_mtime_ns]
+            stats[path.relative_to(split_dir.dir).as_posix()] = [st.st_size, st.st_mtime_ns]
     return stats
 
 
@@ -337,13 +334,13 @@ def prepare_dataset(
             raise DataError(_failure_message(sorted(failures, key=lambda f: order[f[0]]), split_dir))
         changed = [rel for rel, st in _source_stats(split_dir, id_list).items() if st != stats[rel]]
         if changed:
-            raise DataError(f"{split_dir / changed[0]} changed while it was being prepared; run prepare again")
+            raise DataError(f"{split_dir.dir / changed[0]} changed while it was being prepared; run prepare again")
         manifest = {
             "format": FORMAT,
             "tool": f"clothes-extractor {__version__} prepare",
             "data": str(Path(data).resolve()),
             "split": split,
-            "source": str(split_dir.resolve()),
+            "source": str(split_dir.dir.resolve()),
             "list": list_file,
             "preprocess": preprocess.to_dict(),
             "count": n,
@@ -406,7 +403,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _describe(p: PreprocessConfig) -> str:
-    return f"size {p.size[0]}x{p.size[1]}, labels {list(p.garment_labels)}, background {p.background}"
+    return f"size {p.size[0]}x{p.size[1]}, labels {list(p.garment_labels)}, background {p.background}, framing {p.framing}"
 
 
 class PreparedDataset(Dataset):
@@ -441,6 +438,7 @@ class PreparedDataset(Dataset):
         self.manifest = read_manifest(self.path)
         self.preprocess = PreprocessConfig.from_dict(self.manifest["preprocess"])
         self.ids: list[str] = list(self.manifest["ids"])
+        source = source.dir if hasattr(source, "dir") else source  # a Split or its folder
         self.split_dir = Path(source) if source is not None else Path(self.manifest["source"])
         self.augment = augment
         if preprocess is not None and preprocess != self.preprocess:

@@ -31,20 +31,10 @@ from clothes_extractor.config import parse_size
 from clothes_extractor.data.dataset import to_tensor
 from clothes_extractor.data.labels import LabelSet, get_label_set
 from clothes_extractor.data.transforms import content_box
-from clothes_extractor.data.viton import (
-    PARSE,
-    PHOTO,
-    check_complete,
-    read_label_map,
-    read_rgb_image,
-    resolve_ids,
-    resolve_split_dir,
-    sample_path,
-)
+from clothes_extractor.data.viton import check_complete, read_parse, read_rgb_image, resolve_ids, resolve_split_dir
 from clothes_extractor.errors import ConfigError, DataError
 
 NORMALISATION = "x / 127.5 - 1"  # uint8 RGB -> [-1, 1], recorded in checkpoints
-REQUIRED: tuple[str, ...] = (PHOTO, PARSE)
 
 
 @dataclass(frozen=True)
@@ -146,7 +136,7 @@ class SegmentationDataset(Dataset):
     ) -> None:
         self.split_dir = resolve_split_dir(root, split)
         self.ids = resolve_ids(self.split_dir, ids)
-        check_complete(self.split_dir, self.ids, REQUIRED)
+        check_complete(self.split_dir, self.ids)
         if not 0 <= flip <= 1:
             raise ConfigError(f"flip probability must be in [0, 1], got {flip}")
         self.preprocess = preprocess
@@ -161,8 +151,8 @@ class SegmentationDataset(Dataset):
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The sample's photo (H, W, 3) uint8 and CIHP label map (H, W) uint8, at full size."""
         sample_id = self.ids[index]
-        photo = read_rgb_image(sample_path(self.split_dir, PHOTO, sample_id), sample_id, "photo")
-        parse = read_label_map(sample_path(self.split_dir, PARSE, sample_id), sample_id)
+        photo = read_rgb_image(self.split_dir.files(sample_id).photo, sample_id, "photo")
+        parse = read_parse(self.split_dir, sample_id)
         if parse.shape != photo.shape[:2]:
             raise DataError(
                 f"sample {sample_id}: parse map is {parse.shape[1]}x{parse.shape[0]} but the photo is "

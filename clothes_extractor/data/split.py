@@ -84,7 +84,7 @@ def check_sample(split_dir: Path, sample_id: str, labels: tuple[int, ...]) -> tu
     """Why a sample cannot be trained on: (reason or None, detail). Reads only its parse map."""
     missing = viton.missing_files(split_dir, sample_id)
     if missing:
-        return MISSING, ",".join(str(p.relative_to(split_dir)) for p in missing)
+        return MISSING, ",".join(str(p.relative_to(viton.as_split(split_dir).dir)) for p in missing)
     try:
         if not viton.has_garment(split_dir, sample_id, labels):
             return NO_GARMENT, f"no pixel with label {','.join(map(str, labels))}"

@@ -2,7 +2,8 @@
 
 Model input: the photo's garment pixels (label in the garment set), cropped to their bounding
 box, centred on a background canvas padded to the model's aspect ratio (square for square
-sizes), resized to the model size. The garment keeps its scale relative to the photo frame.
+sizes), resized to the model size. With framing "photo" the garment keeps its scale relative to
+the photo frame; with "fill" its bounding box fills the model frame, as the target's does.
 Target: the cloth image with its mask applied on the background, padded and resized the same
 way; alpha is the cloth mask padded and resized.
 
@@ -65,10 +66,14 @@ def preprocess_input(
     y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     crop = photo[y0:y1, x0:x1].copy()
     crop[~mask[y0:y1, x0:x1]] = cfg.background
-    # The crop sits centred on a canvas of the photo's size, padded to the model's aspect ratio:
-    # its scale is that canvas's, so the garment keeps its size relative to the photo frame.
     h, w = cfg.size
-    scale = min(w / photo.shape[1], h / photo.shape[0])
+    if cfg.framing == "fill":
+        # The crop fills the model frame (aspect kept), as the garment fills its catalogue image.
+        scale = min(w / (x1 - x0), h / (y1 - y0))
+    else:
+        # "photo": the crop sits centred on a canvas of the photo's size, padded to the model's
+        # aspect ratio, so the garment keeps its size relative to the photo frame.
+        scale = min(w / photo.shape[1], h / photo.shape[0])
     box = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
     return np.asarray(_paste_centred(Image.fromarray(crop), box, cfg.size, cfg.background))
 
@@ -84,10 +89,11 @@ def preprocess_target(cloth: np.ndarray, cloth_mask: np.ndarray, cfg: Preprocess
 
 def preprocess_sample(raw: RawSample, cfg: PreprocessConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One VITON-HD sample -> (input (h, w, 3), target (h, w, 3), alpha (h, w)), all uint8."""
-    mask = garment_mask(raw.parse, cfg.garment_labels)
+    labels = raw.labels or cfg.garment_labels  # a Dress Code sample's category names its garment
+    mask = garment_mask(raw.parse, labels)
     if not mask.any():
         raise DataError(
-            f"sample {raw.id}: no garment pixel (labels {list(cfg.garment_labels)}) in its parse map; "
+            f"sample {raw.id}: no garment pixel (labels {list(labels)}) in its parse map; "
             "run `clothes-extractor split`, which leaves such samples out"
         )
     x = preprocess_input(raw.photo, mask, cfg, name=f"sample {raw.id}")

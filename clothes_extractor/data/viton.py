@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from clothes_extractor.data.garment_alpha import garment_alpha
+from clothes_extractor.data.layouts import SPLITS, Split, open_split
 from clothes_extractor.errors import DataError
 from clothes_extractor.fileio import open_image
 
-SPLITS = ("train", "test")
 
 # CIHP labels, the index of each is its value in image-parse-v3.
 LABELS: tuple[str, ...] = (
@@ -104,21 +105,21 @@ def id_from_filename(folder: str, name: str) -> str | None:
     return None
 
 
-def resolve_split_dir(root: str | os.PathLike, split: str = "train") -> Path:
-    """``root/split`` if it exists, or ``root`` itself if it already is a split folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"data set folder not found: {root}")
-    if (root / split).is_dir():
-        return root / split
-    if (root / PHOTO).is_dir():
+def resolve_split_dir(
+    root: str | os.PathLike | Split, split: str = "train", *, layout: str | None = None, categories=None
+) -> Split:
+    """The :class:`~clothes_extractor.data.layouts.Split` ``split`` of a data set root of any
+    layout (``root/split``, or ``root`` itself if it already is a split folder)."""
+    if isinstance(root, Split):
         return root
-    found = [s for s in SPLITS if (root / s).is_dir()]
-    hint = f" (it has {', '.join(found)})" if found else ""
-    raise DataError(
-        f"{root} has no {split}/ folder and is not a split folder itself (no {PHOTO}/){hint}; "
-        f"expected the VITON-HD layout: {root}/{split}/{PHOTO}/<id>.jpg, ..."
-    )
+    return open_split(root, split, layout=layout, categories=categories)
+
+
+def as_split(split_dir: str | os.PathLike | Split) -> Split:
+    """A :class:`Split` as it is, or a split folder of any VITON-style layout."""
+    if isinstance(split_dir, Split):
+        return split_dir
+    return open_split(split_dir, Path(split_dir).name if Path(split_dir).name in SPLITS else "train")
 
 
 def read_id_list(path: str | os.PathLike) -> list[str]:
@@ -138,22 +139,16 @@ def read_id_list(path: str | os.PathLike) -> list[str]:
     return ids
 
 
-def list_ids(split_dir: Path) -> list[str]:
-    """All sample ids of a split folder, from its photos, sorted."""
-    photo_dir = split_dir / PHOTO
-    if not photo_dir.is_dir():
-        raise DataError(f"missing folder {photo_dir} (the person photos of the data set)")
-    ids = sorted(i for n in os.listdir(photo_dir) if (i := id_from_filename(PHOTO, n)))
-    if not ids:
-        raise DataError(f"no photos (<id>.jpg) in {photo_dir}")
-    return ids
+def list_ids(split_dir: Split | Path) -> list[str]:
+    """All sample ids of a split, sorted (its photos; Dress Code: its pair files)."""
+    return as_split(split_dir).list_ids()
 
 
-def missing_files(split_dir: Path, sample_id: str, folders: tuple[str, ...] = REQUIRED_FOLDERS) -> list[Path]:
-    return [p for f in folders if not (p := sample_path(split_dir, f, sample_id)).is_file()]
+def missing_files(split_dir: Split | Path, sample_id: str) -> list[Path]:
+    return [p for p in as_split(split_dir).files(sample_id).required() if not p.is_file()]
 
 
-def resolve_ids(split_dir: Path, ids: Sequence[str] | str | os.PathLike | None) -> list[str]:
+def resolve_ids(split_dir: Split | Path, ids: Sequence[str] | str | os.PathLike | None) -> list[str]:
     """The ids asked for: every photo of the split (None), a list file, or a sequence of ids."""
     if ids is None:
         return list_ids(split_dir)
@@ -162,16 +157,17 @@ def resolve_ids(split_dir: Path, ids: Sequence[str] | str | os.PathLike | None) 
     return list(ids)
 
 
-def check_complete(split_dir: Path, ids: Sequence[str], folders: tuple[str, ...] = REQUIRED_FOLDERS) -> None:
+def check_complete(split_dir: Split | Path, ids: Sequence[str]) -> None:
     """DataError naming (up to five of) the missing files of these samples, if any."""
+    split = as_split(split_dir)
     if not ids:
-        raise DataError(f"no samples selected in {split_dir}")
-    missing = [(i, p) for i in ids for p in missing_files(split_dir, i, folders)]
+        raise DataError(f"no samples selected in {split}")
+    missing = [(i, p) for i in ids for p in missing_files(split, i)]
     if missing:
         listed = "; ".join(f"sample {i}: {p}" for i, p in missing[:5])
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise DataError(
-            f"{len(missing)} file(s) missing in {split_dir}: {listed}{more}. "
+            f"{len(missing)} file(s) missing in {split}: {listed}{more}. "
             "Use the lists written by `clothes-extractor split`, which name only complete samples"
         )
 
@@ -216,25 +212,51 @@ class RawSample:
     parse: np.ndarray  # (H, W) uint8 label indices
     cloth: np.ndarray  # (h, w, 3) uint8
     cloth_mask: np.ndarray  # (h, w) bool
+    labels: tuple[int, ...] | None = None  # the sample's own garment labels (Dress Code category)
 
 
-def read_sample(split_dir: Path, sample_id: str) -> RawSample:
-    """Read the photo, parse map, cloth and cloth mask of one sample; errors name id and file."""
-    photo = read_rgb_image(sample_path(split_dir, PHOTO, sample_id), sample_id, "photo")
-    parse = read_label_map(sample_path(split_dir, PARSE, sample_id), sample_id)
+def read_parse(split: Split, sample_id: str) -> np.ndarray:
+    """A sample's parse map as (H, W) CIHP label indices, whatever the data set's own labels."""
+    layout = split.layout
+    path = split.files(sample_id).parse
+    if layout.label_map is None:
+        return read_label_map(path, sample_id)
+    image = open_image(path, f"sample {sample_id}: label map")
+    if image.mode not in ("P", "L"):
+        raise DataError(f"sample {sample_id}: {path} is not a label map: mode {image.mode}, expected a palette (P) PNG")
+    try:
+        return layout.to_cihp(np.asarray(image))
+    except DataError as exc:
+        raise DataError(f"sample {sample_id}: {path}: {exc}") from None
+
+
+def read_sample(split_dir: Split | Path, sample_id: str) -> RawSample:
+    """Read the photo, parse map, garment and garment mask of one sample; errors name id and file.
+
+    The parse map comes back in CIHP labels; a garment without a mask file (Dress Code) gets its
+    mask from :func:`~clothes_extractor.data.garment_alpha.garment_alpha`.
+    """
+    split = as_split(split_dir)
+    files = split.files(sample_id)
+    photo = read_rgb_image(files.photo, sample_id, "photo")
+    parse = read_parse(split, sample_id)
     if parse.shape != photo.shape[:2]:
         raise DataError(
             f"sample {sample_id}: parse map is {parse.shape[1]}x{parse.shape[0]} but the photo is "
             f"{photo.shape[1]}x{photo.shape[0]}; they must match"
         )
-    cloth = read_rgb_image(sample_path(split_dir, CLOTH, sample_id), sample_id, "cloth image")
-    cloth_mask = read_mask(sample_path(split_dir, CLOTH_MASK, sample_id), sample_id, "cloth mask")
+    cloth = read_rgb_image(files.garment, sample_id, "cloth image")
+    if files.garment_mask is None:
+        cloth_mask = garment_alpha(cloth)
+    else:
+        cloth_mask = read_mask(files.garment_mask, sample_id, "cloth mask")
     if cloth_mask.shape != cloth.shape[:2]:
         raise DataError(
             f"sample {sample_id}: cloth mask is {cloth_mask.shape[1]}x{cloth_mask.shape[0]} but the "
             f"cloth image is {cloth.shape[1]}x{cloth.shape[0]}; they must match"
         )
-    return RawSample(sample_id, photo, parse, cloth, cloth_mask)
+    labels = split.garment_labels(sample_id, DEFAULT_GARMENT_LABELS) if split.categories else None
+    return RawSample(sample_id, photo, parse, cloth, cloth_mask, labels)
 
 
 def garment_mask(parse: np.ndarray, labels: tuple[int, ...] = DEFAULT_GARMENT_LABELS) -> np.ndarray:
@@ -242,9 +264,10 @@ def garment_mask(parse: np.ndarray, labels: tuple[int, ...] = DEFAULT_GARMENT_LA
     return np.isin(parse, labels)
 
 
-def has_garment(split_dir: Path, sample_id: str, labels: tuple[int, ...]) -> bool:
-    """Whether the sample's parse map holds any garment pixel (reads only the parse map)."""
-    return bool(garment_mask(read_label_map(sample_path(split_dir, PARSE, sample_id), sample_id), labels).any())
+def has_garment(split_dir: Split | Path, sample_id: str, labels: tuple[int, ...]) -> bool:
+    """Whether the sample's parse map holds any pixel of its garment (reads only the parse map)."""
+    split = as_split(split_dir)
+    return bool(garment_mask(read_parse(split, sample_id), split.garment_labels(sample_id, labels)).any())
 
 
 def to_palette_image(labels: np.ndarray, palette: list[int] | None = None) -> Image.Image:

@@ -15,6 +15,7 @@ from clothes_extractor.errors import CheckpointError
 HERE = Path(__file__).resolve().parent
 KINDS = {"generator": "generator.safetensors", "segmenter": "segmenter.safetensors"}
 MODEL_CARD = HERE / "MODEL_CARD.md"
+EXAMPLES = HERE / "examples"  # a few real photos (image/<id>.jpg) and their garments (cloth/<id>.jpg)
 
 
 def default_path(kind: str) -> Path:
@@ -35,5 +36,22 @@ def default_path(kind: str) -> Path:
 
 
 def resolve(path, kind: str) -> Path:
-    """``path`` when given (a user's checkpoint always wins), else the default of ``kind``."""
-    return Path(path) if path is not None else default_path(kind)
+    """``path`` when given (a user's checkpoint always wins), else the default of ``kind``.
+
+    The word ``default`` (where no such file exists) also names the built-in model.
+    """
+    if path is None or (str(path) == "default" and not Path(path).exists()):
+        return default_path(kind)
+    return Path(path)
+
+
+def example_photos() -> list[Path]:
+    """The example photos shipped with the package, sorted; [] where they were left out."""
+    folder = EXAMPLES / "image"
+    return sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+
+
+def example_garment(photo: Path) -> Path | None:
+    """The true garment of an example photo, where it ships."""
+    path = EXAMPLES / "cloth" / photo.name
+    return path if path.is_file() else None

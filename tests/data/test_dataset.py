@@ -74,7 +74,7 @@ def test_missing_folder(tmp_path):
     with pytest.raises(DataError, match="data set folder not found"):
         VitonDataset(tmp_path / "nope")
     (tmp_path / "train").mkdir()
-    with pytest.raises(DataError, match="missing folder .*image"):
+    with pytest.raises(DataError, match="missing .*image"):
         VitonDataset(tmp_path)
 
 
