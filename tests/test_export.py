@@ -413,3 +413,36 @@ def test_an_onnx_file_that_is_not_ours_is_a_one_line_error(models, real_root, tm
         text = _user_error(runner.invoke(app, ["extract", str(photo), str(parse), "-o", str(tmp_path / "x.png"), "-c", str(path)]))
         assert message in text and text.count("error:") == 1
     assert not (tmp_path / "x.png").exists()
+
+
+# --- the default models --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def default_exports(tmp_path_factory) -> dict[str, Path]:
+    """The shipped generator and segmenter, exported with `export --default KIND`."""
+    d = tmp_path_factory.mktemp("defaults")
+    for kind in ("generator", "segmenter"):
+        _ok(runner.invoke(app, ["export", "--default", kind, "-o", str(d / f"{kind}.onnx")]))
+    return {kind: d / f"{kind}.onnx" for kind in ("generator", "segmenter")}
+
+
+def test_default_models_export_and_give_the_same_garments_mask_free(default_exports):
+    """On the shipped example photos: the segmenter's label maps agree, and the garment the
+    generator extracts from the (torch) predicted mask is the same within 1/255."""
+    from clothes_extractor.pretrained import default_path, example_photos
+
+    photos = [ex.read_photo(p) for p in example_photos()]
+    if not photos:
+        pytest.skip("the example photos were left out of this installation")
+    props = open_session(default_exports["generator"]).get_modelmeta().custom_metadata_map
+    assert props["name"] == "clothes-extractor default generator"
+    assert json.loads(props["preprocess"]) == read_meta(default_path("generator"))["preprocess"]
+    torch_seg, onnx_seg = sg.load_segmenter(default_path("segmenter")), sg.load_segmenter(default_exports["segmenter"])
+    torch_ex, onnx_ex = ex.load_extractor(default_path("generator")), ex.load_extractor(default_exports["generator"])
+    for photo in photos:
+        classes = torch_seg.predict(photo)
+        assert (classes != onnx_seg.predict(photo)).mean() <= ARGMAX_BOUND
+        mask = sg.require_garment(torch_seg, classes, torch_ex.labels)
+        a, b = torch_ex.extract(photo, mask), onnx_ex.extract(photo, mask)
+        assert np.abs(a.rgb.astype(np.int16) - b.rgb).max() <= 1 and np.abs(a.alpha.astype(np.int16) - b.alpha).max() <= 1
