@@ -381,9 +381,12 @@ def readme_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_readme_example_extracts_with_onnxruntime_numpy_and_pillow_only(models, extractors, real_root, tmp_path):
+@pytest.mark.parametrize("which", ["tiny", "default"])
+def test_readme_example_extracts_with_onnxruntime_numpy_and_pillow_only(request, models, real_root, tmp_path, which):
+    """Once with the tiny model ("photo" framing), once with the default one ("fill" framing)."""
     split = real_root / "test"
-    shutil.copy(models["generator.onnx"], tmp_path / "generator.onnx")
+    model = models["generator.onnx"] if which == "tiny" else request.getfixturevalue("default_exports")["generator"]
+    shutil.copy(model, tmp_path / "generator.onnx")
     shutil.copy(split / "image" / "00006_00.jpg", tmp_path / "person.jpg")
     shutil.copy(split / "image-parse-v3" / "00006_00.png", tmp_path / "parse.png")
     code = readme_example()
@@ -393,7 +396,7 @@ def test_readme_example_extracts_with_onnxruntime_numpy_and_pillow_only(models, 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"  # neither PyTorch nor this package was imported
     got = np.asarray(Image.open(tmp_path / "garment.png"), dtype=np.int16)
-    onnx_ex = extractors[1]
+    onnx_ex = ex.load_extractor(model)
     photo, mask = ex.read_pair(tmp_path / "person.jpg", tmp_path / "parse.png", onnx_ex.labels)
     want = onnx_ex.predict(onnx_ex.prepare(photo, mask)[None])[0][0]
     assert got.shape == want.shape and np.array_equal(got, want)  # the same preprocessing, bit for bit
