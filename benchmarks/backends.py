@@ -1,12 +1,13 @@
 """Seconds per photo and peak memory of each inference backend of `extract`, in one run.
 
-Every backend runs through :class:`clothes_extractor.extract.Extractor` (the same
-preprocessing and compositing; only the model call differs):
+The model is the shipped default generator (or ``--checkpoint``), on a real 768x1024 VITON-HD
+photo and its parse map. Every backend runs through :class:`clothes_extractor.extract.Extractor`
+(the same preprocessing and compositing; only the model call differs):
 
   torch          torch eager, NCHW: what `extract` runs with a .safetensors checkpoint
   torch-cl       torch eager, channels_last weights and inputs
   ort            onnxruntime, the fp32 export (`clothes-extractor export`)
-  ort-int8       onnxruntime, the static int8 export (`--int8 --calibrate`, on the real samples)
+  ort-int8       onnxruntime, the static int8 export (`--int8 --calibrate`: 16 VITON train samples)
   ort-int8-dyn   onnxruntime, the dynamic int8 export (`--int8` alone; with --dynamic)
 
 Each (backend, threads) pair lives in its own process, which loads its model once and warms up
@@ -20,7 +21,7 @@ after the imports (torch, smp, onnxruntime for the ort backends), before the mod
 
 Run by benchmarks/extract.py (its ``backends`` section), or alone::
 
-    python benchmarks/backends.py --size 224 --threads 1 2 --batches 1 8 --rounds 5 --markdown
+    python benchmarks/backends.py --threads 1 2 --batches 1 8 --rounds 5 --markdown
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_ROOT = REPO.parent / "shared" / "data" / "viton-hd-samples"
+VITON_2018 = REPO.parent / "shared" / "data" / "viton-2018"
 BACKENDS = ("torch", "torch-cl", "ort", "ort-int8")
 
 
@@ -101,22 +103,26 @@ def _worker(conn, backend: str, threads: int, models: dict[str, str], photo: str
     conn.send({"peak_rss_mb": _status_mb("VmHWM"), "base_rss_mb": base})
 
 
-def make_models(tmp: Path, size: tuple[int, int], encoder: str, dynamic: bool, calibrate: Path) -> dict[str, str]:
-    """A random-weights generator checkpoint (as benchmarks/extract.py makes it) and its exports."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from extract import make_checkpoint
-
+def make_models(tmp: Path, checkpoint: Path | None, dynamic: bool, calibrate: Path, split: str = "train") -> dict[str, str]:
+    """The generator checkpoint (default: the shipped default) and its exports: fp32, static
+    int8 calibrated on 16 samples of ``calibrate``/``split`` (and dynamic int8)."""
     from clothes_extractor.export import ExportConfig, export_onnx
+    from clothes_extractor.pretrained import resolve
 
-    ckpt = make_checkpoint(tmp / "g.safetensors", encoder, size)
+    ckpt = resolve(checkpoint, "generator")
     models = {"torch": str(ckpt), "torch-cl": str(ckpt)}
     models["ort"] = str(export_onnx(ExportConfig(ckpt, tmp / "g.onnx")).path)
-    models["ort-int8"] = str(export_onnx(ExportConfig(ckpt, tmp / "g-int8.onnx", int8=True, calibrate=calibrate, split="test")).path)
+    int8 = ExportConfig(ckpt, tmp / "g-int8.onnx", int8=True, calibrate=calibrate, split=split)
+    models["ort-int8"] = str(export_onnx(int8).path)
     if dynamic:
         models["ort-int8-dyn"] = str(export_onnx(ExportConfig(ckpt, tmp / "g-int8-dyn.onnx", int8=True)).path)
     return models
+
+
+def calibration_data() -> tuple[Path, str]:
+    """VITON (2018) train where ../shared has it (the default generator's own data), else the
+    real VITON-HD samples."""
+    return (VITON_2018, "train") if (VITON_2018 / "train").is_dir() else (REAL_ROOT, "test")
 
 
 def run(models: dict[str, str], photo: Path, mask: Path, *, threads=(1, 2), batches=(1, 8), rounds: int = 5) -> dict:
@@ -154,6 +160,22 @@ def run(models: dict[str, str], photo: Path, mask: Path, *, threads=(1, 2), batc
     return {"rows": rows, "speedups": speedups(rows), "rounds": rounds}
 
 
+def describe(models: dict[str, str], photo: Path) -> dict:
+    """What was measured: the model, its size, the photo, the machine."""
+    import platform
+
+    import onnxruntime
+    import torch
+
+    from clothes_extractor.checkpoint import read_meta
+
+    meta = read_meta(models["torch"])
+    return {"checkpoint": models["torch"], "encoder": meta["generator"]["encoder"],
+            "model_size": "x".join(map(str, meta["preprocess"]["size"])), "photo": photo.name,
+            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+
+
 def speedups(rows: list[dict]) -> list[dict]:
     """Per (threads, batch): the best torch path's seconds / each onnxruntime backend's."""
     out = []
@@ -180,8 +202,7 @@ def markdown(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="224", help="model size, HxW")
-    parser.add_argument("--encoder", default="resnet34")
+    parser.add_argument("--checkpoint", type=Path, help="generator checkpoint [default: the shipped default generator]")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--rounds", type=int, default=5)
@@ -190,16 +211,14 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print tables instead of JSON")
     args = parser.parse_args()
 
-    from clothes_extractor.config import parse_size
-
     photo = REAL_ROOT / "test" / "image" / f"{args.sample}.jpg"
     mask = REAL_ROOT / "test" / "image-parse-v3" / f"{args.sample}.png"
     with tempfile.TemporaryDirectory() as tmp:
-        models = make_models(Path(tmp), parse_size(args.size), args.encoder, args.dynamic, REAL_ROOT)
+        models = make_models(Path(tmp), args.checkpoint, args.dynamic, *calibration_data())
         started = time.perf_counter()
         result = run(models, photo, mask, threads=args.threads, batches=args.batches, rounds=args.rounds)
-    result.update({"size": args.size, "encoder": args.encoder, "seconds": round(time.perf_counter() - started),
-                   "cores": os.cpu_count(), "load_average_1min_after": round(os.getloadavg()[0], 2)})
+    result.update(describe(models, photo))
+    result.update({"seconds": round(time.perf_counter() - started), "load_average_1min_after": round(os.getloadavg()[0], 2)})
     print(markdown(result) if args.markdown else json.dumps(result, indent=2))
 
 

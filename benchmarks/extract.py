@@ -13,8 +13,9 @@ exactly as training saves one, then:
   prepare + model + finish (what :meth:`Extractor.extract` costs);
 - ``batch_per_photo_s``: folder mode's batched forward (``--batch-size`` photos at a time,
   prepare + model + finish), divided by the batch size.
-- ``backends`` (unless ``--no-backends``): seconds per photo and peak memory of torch eager,
-  torch channels_last, onnxruntime fp32 and static int8, at ``--batches`` and ``--threads``,
+- ``backends`` (unless ``--no-backends``): seconds per photo and peak memory of the shipped
+  default generator under torch eager, torch channels_last, onnxruntime fp32 and static int8,
+  at ``--batches`` and ``--threads``,
   alternated within this run (benchmarks/backends.py says how), with each onnxruntime
   backend's speed-up over the best torch path.
 
@@ -136,7 +137,7 @@ def main() -> None:
     parser.add_argument("--mask", type=Path)
     parser.add_argument("--backends", action=argparse.BooleanOptionalAction, default=True,
                         help="also compare torch eager, channels_last, onnxruntime fp32 and int8 (benchmarks/backends.py)")
-    parser.add_argument("--backend-size", default="224", help="model size of the backend comparison")
+    parser.add_argument("--backend-checkpoint", type=Path, help="generator of the backend comparison [default: the shipped default]")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts of the backend comparison")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes of the backend comparison")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the backend comparison")
@@ -152,9 +153,9 @@ def main() -> None:
         import backends
 
         with tempfile.TemporaryDirectory() as tmp:
-            models = backends.make_models(Path(tmp), parse_size(args.backend_size), args.encoder, False, backends.REAL_ROOT)
+            models = backends.make_models(Path(tmp), args.backend_checkpoint, False, *backends.calibration_data())
             compared = backends.run(models, photo, mask, threads=args.threads, batches=args.batches, rounds=args.rounds)
-        compared["model_size"] = args.backend_size
+        compared.update(backends.describe(models, photo))
     from PIL import Image
 
     w, h = Image.open(photo).size
