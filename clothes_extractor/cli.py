@@ -153,6 +153,8 @@ def split_command(
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes reading parse maps [default: up to 4].")
     ] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing id lists.")] = False,
 ) -> None:
     """Write deterministic train/validation id lists (train_ids.txt, val_ids.txt).
@@ -163,11 +165,12 @@ def split_command(
 
     Example: `clothes-extractor split --data data/zalando-hd-resized --exclude dups.json`
     """
+    from clothes_extractor.data.layouts import data_root
     from clothes_extractor.data.split import make_split
     from clothes_extractor.data.viton import parse_garment_labels
 
     result = make_split(
-        data, out=out, val_fraction=val_fraction, seed=seed, split=split,
+        data_root(data, layout, category), out=out, val_fraction=val_fraction, seed=seed, split=split,
         garment_labels=parse_garment_labels(labels), exclude=exclude, overwrite=overwrite,
         workers=workers, progress=True,
     )
@@ -264,6 +267,8 @@ def prepare_command(
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
     ] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rebuild caches that already exist.")] = False,
 ) -> None:
     """Preprocess a data set once into memory-mapped uint8 arrays, so training reads batches at memory speed.
@@ -277,14 +282,17 @@ def prepare_command(
     import time
 
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
+    from clothes_extractor.data.layouts import data_root
     from clothes_extractor.data.prepared import cache_path, check_out, prepare_dataset
-    from clothes_extractor.data.viton import parse_garment_labels, read_id_list, resolve_split_dir
+    from clothes_extractor.data.viton import read_id_list, resolve_split_dir
     from clothes_extractor.errors import DataError
 
+    garment_labels, categories = _garment_labels(data, layout, category, labels)
     preprocess = PreprocessConfig(
-        size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background),
-        framing=framing,
+        size=parse_size(size), garment_labels=garment_labels, background=parse_background(background),
+        framing=framing, categories=categories,
     )
+    data = data_root(data, layout, category)
     split_dir = resolve_split_dir(data, split)
     if lists:
         sources: list[Optional[Path]] = list(lists)
@@ -332,6 +340,8 @@ _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train
 _EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
 _EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
 _EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
+_LayoutOpt = Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].", rich_help_panel=_TRAIN_PANEL)]
+_CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].", rich_help_panel=_TRAIN_PANEL)]
 _FramingOpt = Annotated[str, typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target.", rich_help_panel=_TRAIN_PANEL)]
 _LabelsOpt = Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)]
 _MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
@@ -343,6 +353,18 @@ _TrainListOpt = Annotated[Optional[Path], typer.Option("--train-list", help="Tra
 _ValListOpt = Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)]
 _VggWeightsOpt = Annotated[str, typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only).", rich_help_panel=_LOSS_PANEL)]
 _WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)]
+
+
+def _garment_labels(data: Path, layout: Optional[str], category: Optional[str], labels: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The garment labels and Dress Code categories a generator trains on: --labels, or on Dress
+    Code the union of its categories' garment labels (each sample uses its own category's)."""
+    from clothes_extractor.data.layouts import CATEGORY_LABELS, DRESSCODE, detect_layout, parse_categories
+    from clothes_extractor.data.viton import parse_garment_labels
+
+    if detect_layout(data, layout) is not DRESSCODE:
+        return parse_garment_labels(labels), ()
+    categories = parse_categories(category)
+    return tuple(sorted({label for c in categories for label in CATEGORY_LABELS[c]})), categories
 
 
 def _train(
@@ -378,6 +400,8 @@ def _train(
     compile: bool = False,
     prepared: str = "auto",
     framing: str = "photo",
+    layout: Optional[str] = None,
+    category: Optional[str] = None,
 ) -> None:
     """Build the TrainConfig from the options (or the run folder on --resume) and train."""
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
@@ -401,15 +425,18 @@ def _train(
         changes["max_steps"] = max_steps
         cfg = cfg.with_changes(**changes)
     else:
+        garment_labels, categories = _garment_labels(data, layout, category, labels)
         cfg = TrainConfig(
             mode=mode,
             data=str(data),
+            layout=layout,
+            categories=category,
             out=str(out or Path("runs") / f"train-{mode}"),
             train_list=str(train_list) if train_list else None,
             val_list=str(val_list) if val_list else None,
             preprocess=PreprocessConfig(
-                size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background),
-                framing=framing,
+                size=parse_size(size), garment_labels=garment_labels, background=parse_background(background),
+                framing=framing, categories=categories,
             ),
             encoder=encoder,
             encoder_weights=weights(encoder_weights, "--encoder-weights"),
@@ -476,6 +503,8 @@ once and names the file, or train with `--encoder-weights none` / `--perceptual 
 @handle_errors
 def train_unet_command(
     data: _DataOpt = Path("data/zalando-low-res"),
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     size: _SizeOpt = "224",
     labels: _LabelsOpt = "5",
     background: _BackgroundOpt = "white",
@@ -508,7 +537,7 @@ def train_unet_command(
         lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
         vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
         max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing,
+        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
     )
 
 
@@ -525,6 +554,8 @@ def train_unet_command(
 @handle_errors
 def train_gan_command(
     data: _DataOpt = Path("data/zalando-low-res"),
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     size: _SizeOpt = "224",
     labels: _LabelsOpt = "5",
     background: _BackgroundOpt = "white",
@@ -560,7 +591,7 @@ def train_gan_command(
         lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
         norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
         resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing,
+        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
     )
 
 
@@ -576,6 +607,8 @@ def train_gan_command(
 @handle_errors
 def train_segmenter_command(
     data: _DataOpt = Path("data/zalando-low-res"),
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW, multiples of 32 [default: 256x192, VITON-HD's 3:4].", rich_help_panel=_TRAIN_PANEL)] = "256x192",
     labels: Annotated[str, typer.Option("--labels", help="Label set: cihp20 (the 20 parse labels) or viton13 (VITON-HD's 13 groups).", rich_help_panel=_TRAIN_PANEL)] = "cihp20",
     garment: Annotated[str, typer.Option("--garment", help="Garment parse labels whose IoU validation reports, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
@@ -629,6 +662,8 @@ def train_segmenter_command(
             raise ConfigError(f"--encoder-weights {encoder_weights!r} is not 'imagenet' or 'none'")
         cfg = SegmenterConfig(
             data=str(data),
+            layout=layout,
+            categories=category,
             out=str(out or Path("runs") / "train-segmenter"),
             train_list=str(train_list) if train_list else None,
             val_list=str(val_list) if val_list else None,
@@ -684,6 +719,8 @@ _EVAL_RUN_PANEL = "Run"
 def evaluate_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Data set root (holds train/, test/, val_ids.txt).", rich_help_panel=_EVAL_PANEL)],
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors, or an exported .onnx run by onnxruntime) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected].", rich_help_panel=_EVAL_PANEL)] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories to score, e.g. dresses [default: all three].", rich_help_panel=_EVAL_PANEL)] = None,
     split: Annotated[str, typer.Option("--split", help="val (DATA/val_ids.txt over train/), test (all of DATA/test/) or FILE (an id list or pair file).", rich_help_panel=_EVAL_PANEL)] = "val",
     folder: Annotated[Optional[str], typer.Option("--folder", help="train or test: where the ids of --split FILE live [default: the first of test/, train/ holding them all].", rich_help_panel=_EVAL_PANEL)] = None,
     exclude: Annotated[Optional[Path], typer.Option("--exclude", help="Ids to leave out: a list, or the protocol JSON vitonhd_duplicate_filenames.json (TryOffDiff's 1,990 test samples).", rich_help_panel=_EVAL_PANEL)] = None,
@@ -716,10 +753,11 @@ def evaluate_command(
     from rich.console import Console
 
     from clothes_extractor import pretrained
+    from clothes_extractor.data.layouts import data_root
     from clothes_extractor.evaluate import EvalConfig, evaluate, report_lines, results_table
 
     cfg = EvalConfig(
-        checkpoint=pretrained.resolve(checkpoint, "generator"), data=data, split=split, folder=folder, exclude=exclude,
+        checkpoint=pretrained.resolve(checkpoint, "generator"), data=data_root(data, layout, category), split=split, folder=folder, exclude=exclude,
         out=out, batch_size=bs, device=device, workers=workers, grid_rows=grid_rows, seed=seed,
         network_metrics=network_metrics, overwrite=overwrite,
         segmenter=pretrained.resolve(segmenter, "segmenter") if segmenter is not None else None,
@@ -796,6 +834,7 @@ def extract_command(
     masks: Annotated[Optional[Path], typer.Option("--masks", metavar="DIR", help="Folder mode: folder of masks, same file stems as the photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors or .onnx) or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     mask_kind: Annotated[str, typer.Option("--mask-kind", help="auto, labels, binary or colours.", rich_help_panel=_EXTRACT_IO_PANEL)] = "auto",
+    category: Annotated[Optional[str], typer.Option("--category", help="The garment to extract, for a model trained on several Dress Code categories: upper_body, lower_body or dresses.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     viton_layout: Annotated[bool, typer.Option("--viton-layout", help="Folder mode: write `cloth/<id>.jpg` (on white) and `cloth-mask/<id>.jpg`.", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     fmt: Annotated[Optional[str], typer.Option("--format", help="Folder mode: jpg or png [default: png with --transparent, else jpg].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
@@ -832,7 +871,7 @@ def extract_command(
         check_output_path(output, cfg)  # before the slow part
     from clothes_extractor import pretrained
 
-    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device))
+    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device)).for_category(category)
     seg = None
     needs_masks = (masks is None) if folder else (mask is None)
     if segmenter is not None or needs_masks:
