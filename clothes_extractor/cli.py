@@ -44,7 +44,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error (no traceback) and return the Exit to raise."""
     from rich.markup import escape
 
-    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[app]" is text
+    # escaped: a message may hold brackets, e.g. pip install "clothes-extractor[app]"
+    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -724,7 +725,7 @@ _EVAL_RUN_PANEL = "Run"
 @handle_errors
 def evaluate_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Data set root (holds train/, test/, val_ids.txt).", rich_help_panel=_EVAL_PANEL)],
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors, or an exported .onnx run by onnxruntime) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
     layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected].", rich_help_panel=_EVAL_PANEL)] = None,
     category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories to score, e.g. dresses [default: all three].", rich_help_panel=_EVAL_PANEL)] = None,
     split: Annotated[str, typer.Option("--split", help="val (DATA/val_ids.txt over train/), test (all of DATA/test/) or FILE (an id list or pair file).", rich_help_panel=_EVAL_PANEL)] = "val",
@@ -826,6 +827,7 @@ _EXTRACT_RUN_PANEL = "Run"
         "  clothes-extractor extract person.jpg parse.png -o shirt.png -c best.safetensors --transparent\n\n"
         "  clothes-extractor extract --images photos/ --masks masks/ -o out/ -c runs/train-gan --viton-layout\n\n"
         "  clothes-extractor extract person.jpg -o shirt.png -c runs/train-gan --segmenter runs/train-segmenter\n\n"
+        "  clothes-extractor extract person.jpg mask.png -o shirt.png -c generator.onnx\n\n"
         "  clothes-extractor extract --images photos/ -o out/ -c runs/train-gan --segmenter runs/train-segmenter"
     ),
 )
@@ -834,10 +836,10 @@ def extract_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     mask: Annotated[Optional[Path], typer.Argument(metavar="MASK", help="Garment mask of the same size: parse map, binary mask or colour-coded parse image; optional with --segmenter.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (.png or .jpg); in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint, an exported .onnx (run by onnxruntime) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", metavar="DIR", help="Folder mode: folder of masks, same file stems as the photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
-    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors or .onnx) or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     mask_kind: Annotated[str, typer.Option("--mask-kind", help="auto, labels, binary or colours.", rich_help_panel=_EXTRACT_IO_PANEL)] = "auto",
     category: Annotated[Optional[str], typer.Option("--category", help="The garment to extract, for a model trained on several Dress Code categories: upper_body, lower_body or dresses.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     viton_layout: Annotated[bool, typer.Option("--viton-layout", help="Folder mode: write `cloth/<id>.jpg` (on white) and `cloth-mask/<id>.jpg`.", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
@@ -919,7 +921,7 @@ def extract_command(
 def segment_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .png; in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors) or run folder from train-segmenter [default: the built-in segmenter].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors, or an exported .onnx) or run folder from train-segmenter [default: the built-in segmenter].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos; writes OUTDIR/`<stem>`.png.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Folder mode: photos per model call.", rich_help_panel=_EXTRACT_RUN_PANEL)] = 8,
@@ -1024,6 +1026,62 @@ def serve_command(
 
     serve(cfg, say=say)
     typer.echo("stopped; temporary files removed")
+# --- export --------------------------------------------------------------------------------------
+
+
+@app.command(
+    "export",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor export runs/train-gan -o generator.onnx\n\n"
+        "  clothes-extractor export runs/train-segmenter/best.safetensors -o segmenter.onnx\n\n"
+        "  clothes-extractor export runs/train-gan -o generator-int8.onnx --int8 --calibrate data/vitonhd-256\n\n"
+        "  clothes-extractor extract person.jpg parse.png -o shirt.png -c generator.onnx"
+    ),
+)
+@handle_errors
+def export_command(
+    checkpoint: Annotated[Optional[Path], typer.Argument(metavar="CKPT", help="A generator or segmenter checkpoint (.safetensors) or run folder.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx file to write.")] = ...,
+    default: Annotated[Optional[str], typer.Option("--default", metavar="KIND", help="Export the shipped default model instead of CKPT: generator or segmenter.")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Quantize to int8: static with --calibrate, else dynamic.")] = False,
+    calibrate: Annotated[Optional[Path], typer.Option("--calibrate", metavar="DATA", help="With --int8: a data set (VITON-HD, VITON or Dress Code layout) whose first --samples usable samples of --split calibrate a static quantization.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split folder of --calibrate: train or test.")] = "train",
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Calibration samples.")] = 16,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+) -> None:
+    """Export a checkpoint to ONNX, to run it with onnxruntime alone (no PyTorch).
+
+    The graph takes `image`, float32 (batch, 3, H, W) in [-1, 1] (uint8 RGB / 127.5 - 1) with a
+    dynamic batch axis, and returns `rgb` and `alpha_logit` (a generator) or `logits` (a
+    segmenter). The checkpoint's metadata (model, preprocessing, label set, training, metrics,
+    model card) goes into the ONNX metadata, so the file is as self-describing as the
+    checkpoint: `extract`, `segment` and `evaluate` take the .onnx wherever they take a
+    checkpoint (`pip install "clothes-extractor[onnx]"`). The written file is checked against
+    the checkpoint through onnxruntime before the command ends. Written atomically.
+    """
+    from clothes_extractor.export import ExportConfig, export_onnx
+    from clothes_extractor.pretrained import KINDS, resolve
+
+    if (checkpoint is None) == (default is None):
+        raise fail("give a checkpoint CKPT, or --default generator|segmenter for a shipped model (not both)", 2)
+    if default is not None and default not in KINDS:
+        raise fail(f"--default {default!r} is not one of {', '.join(KINDS)}", 2)
+    cfg = ExportConfig(
+        checkpoint=resolve(checkpoint, default), out=output, int8=int8, calibrate=calibrate, split=split,
+        samples=samples, overwrite=overwrite,
+    )
+    result = export_onnx(cfg)
+    what = {None: "fp32", "dynamic": "int8, dynamic", "static": "int8, static"}[result.quantization]
+    check = result.check
+    if "max_level_difference" in check:
+        agree = f"max {check['max_level_difference']}/255, mean {check['mean_level_difference']:.3f}/255 from the checkpoint"
+    else:
+        agree = f"argmax differs from the checkpoint's on {100 * check['argmax_disagreement']:.3f}% of the pixels"
+    typer.echo(
+        f"wrote {result.path} ({result.kind}, {what}, {result.size_bytes / 1e6:.1f} MB) in {result.seconds:.1f} s; "
+        f"checked with onnxruntime on {check['samples']} inputs: {agree}"
+    )
 
 
 # --- demo ----------------------------------------------------------------------------------------
