@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from downsample import timed, wait_until_quiet  # benchmarks/downsample.py: the same helpers
 
 REPO = Path(__file__).resolve().parents[1]

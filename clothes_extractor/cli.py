@@ -226,7 +226,7 @@ def dedup_command(
     layout `split --exclude` and `evaluate --exclude` read. Excluded: of each group with train
     and test members, every test member (leaked); of the other groups, every member but the
     first (by split, then id; duplicates). An id excluded for its garment or its photo is
-    excluded for the sample. The 16k samples of VITON take well under a minute on 2 cores.
+    excluded for the sample.
     """
     from rich.table import Table
 

@@ -74,7 +74,6 @@ DEFAULT_COLOUR_THRESHOLD = 10.0
 DUPLICATES_FILE, EXCLUDE_FILE = "duplicates.json", "dedup_exclude.json"
 _READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 _CHUNK = 64  # images per task of the worker pool
-_RESAMPLE = Image.BILINEAR
 
 # Frequencies of the half-plane spectrum (rfft2) and their weights: the mirrored half counts
 # twice, so sums over the half-plane equal sums over the full spectrum (Parseval).
@@ -148,23 +147,20 @@ class DedupResult:
         """kind -> scope (train, test, across) -> number of groups."""
         out = {k: {"train": 0, "test": 0, "across": 0} for k in KINDS}
         for g in self.groups:
-            out[g.kind][g.scope] += 1
+            out[g.kind][g.scope] = out[g.kind].get(g.scope, 0) + 1
         return out
-
-    @property
-    def n_excluded(self) -> int:
-        return sum(len(ids) for reasons in self.exclude.values() for ids in reasons.values())
 
 
 # --- signatures ----------------------------------------------------------------------------------
 
 
 def thumbnail(path: str | os.PathLike | IO[bytes]) -> np.ndarray:
-    """(64, 64, 3) uint8 YCbCr of an image (JPEGs decoded in draft mode, then LANCZOS)."""
+    """(64, 64, 3) uint8 YCbCr of an image (JPEGs decoded in draft mode), resized bilinearly
+    (Pillow's resize filters antialias: no aliasing in the bands compared)."""
     with Image.open(path) as image:
         image.draft("YCbCr", (SIZE, SIZE))  # JPEG: DCT-scaled decoding, no colour conversion
         ycbcr = image.copy() if image.mode == "YCbCr" else image.convert("RGB").convert("YCbCr")
-    return np.asarray(ycbcr.resize((SIZE, SIZE), _RESAMPLE, reducing_gap=None))
+    return np.asarray(ycbcr.resize((SIZE, SIZE), Image.BILINEAR, reducing_gap=None))
 
 
 @dataclass(frozen=True)
