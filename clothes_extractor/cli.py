@@ -17,6 +17,7 @@ import typer
 
 from clothes_extractor import __version__
 from clothes_extractor.demo import DemoConfig  # for its defaults; imports no torch
+from clothes_extractor.serve import ServeConfig  # for its defaults; imports neither torch nor gradio
 
 app = typer.Typer(
     name="clothes-extractor",
@@ -41,7 +42,9 @@ def _stderr():
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error (no traceback) and return the Exit to raise."""
-    _stderr().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[app]" is text
     return typer.Exit(code)
 
 
@@ -106,11 +109,14 @@ def make_sample_data_command(
             help="Make the last K train samples wear a dress (label 6): no upper-clothes pixel, for testing `split`.",
         ),
     ] = 0,
+    layout: Annotated[
+        str, typer.Option("--layout", help="viton-hd (768x1024), viton (2018, 192x256) or dresscode (768x1024; dresses go to dresses/).")
+    ] = "viton-hd",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Write into a non-empty folder, replacing its train/ and test/ samples.")
     ] = False,
 ) -> None:
-    """Write a small synthetic data set in the exact VITON-HD layout and formats.
+    """Write a small synthetic data set in the exact VITON-HD layout and formats (or VITON's, Dress Code's).
 
     Each sample is a simple drawn person wearing a T-shirt and the flat catalogue image of the
     same T-shirt (same shape, colours and pattern), with its parse map, cloth mask and pair
@@ -120,7 +126,10 @@ def make_sample_data_command(
     """
     from clothes_extractor.data.synthetic import make_sample_data
 
-    made = make_sample_data(root, samples=samples, seed=seed, empty=without_garment, overwrite=overwrite, progress=True)
+    size = (256, 192) if layout == "viton" else (1024, 768)
+    made = make_sample_data(
+        root, layout=layout, samples=samples, seed=seed, empty=without_garment, overwrite=overwrite, size=size, progress=True
+    )
     empty = f", {len(made.empty_ids)} without garment" if made.empty_ids else ""
     typer.echo(
         f"wrote {len(made.train_ids) + len(made.test_ids)} synthetic samples ({len(made.train_ids)} train, "
@@ -150,6 +159,8 @@ def split_command(
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes reading parse maps [default: up to 4].")
     ] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing id lists.")] = False,
 ) -> None:
     """Write deterministic train/validation id lists (train_ids.txt, val_ids.txt).
@@ -160,11 +171,12 @@ def split_command(
 
     Example: `clothes-extractor split --data data/zalando-hd-resized --exclude dups.json`
     """
+    from clothes_extractor.data.layouts import data_root
     from clothes_extractor.data.split import make_split
     from clothes_extractor.data.viton import parse_garment_labels
 
     result = make_split(
-        data, out=out, val_fraction=val_fraction, seed=seed, split=split,
+        data_root(data, layout, category), out=out, val_fraction=val_fraction, seed=seed, split=split,
         garment_labels=parse_garment_labels(labels), exclude=exclude, overwrite=overwrite,
         workers=workers, progress=True,
     )
@@ -333,6 +345,8 @@ def prepare_command(
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
     ] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rebuild caches that already exist.")] = False,
 ) -> None:
     """Preprocess a data set once into memory-mapped uint8 arrays, so training reads batches at memory speed.
@@ -346,14 +360,17 @@ def prepare_command(
     import time
 
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
+    from clothes_extractor.data.layouts import data_root
     from clothes_extractor.data.prepared import cache_path, check_out, prepare_dataset
-    from clothes_extractor.data.viton import parse_garment_labels, read_id_list, resolve_split_dir
+    from clothes_extractor.data.viton import read_id_list, resolve_split_dir
     from clothes_extractor.errors import DataError
 
+    garment_labels, categories = _garment_labels(data, layout, category, labels)
     preprocess = PreprocessConfig(
-        size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background),
-        framing=framing,
+        size=parse_size(size), garment_labels=garment_labels, background=parse_background(background),
+        framing=framing, categories=categories,
     )
+    data = data_root(data, layout, category)
     split_dir = resolve_split_dir(data, split)
     if lists:
         sources: list[Optional[Path]] = list(lists)
@@ -401,6 +418,8 @@ _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train
 _EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
 _EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
 _EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
+_LayoutOpt = Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].", rich_help_panel=_TRAIN_PANEL)]
+_CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].", rich_help_panel=_TRAIN_PANEL)]
 _FramingOpt = Annotated[str, typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target.", rich_help_panel=_TRAIN_PANEL)]
 _LabelsOpt = Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)]
 _MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
@@ -412,6 +431,18 @@ _TrainListOpt = Annotated[Optional[Path], typer.Option("--train-list", help="Tra
 _ValListOpt = Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)]
 _VggWeightsOpt = Annotated[str, typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only).", rich_help_panel=_LOSS_PANEL)]
 _WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)]
+
+
+def _garment_labels(data: Path, layout: Optional[str], category: Optional[str], labels: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The garment labels and Dress Code categories a generator trains on: --labels, or on Dress
+    Code the union of its categories' garment labels (each sample uses its own category's)."""
+    from clothes_extractor.data.layouts import CATEGORY_LABELS, DRESSCODE, detect_layout, parse_categories
+    from clothes_extractor.data.viton import parse_garment_labels
+
+    if detect_layout(data, layout) is not DRESSCODE:
+        return parse_garment_labels(labels), ()
+    categories = parse_categories(category)
+    return tuple(sorted({label for c in categories for label in CATEGORY_LABELS[c]})), categories
 
 
 def _train(
@@ -447,6 +478,8 @@ def _train(
     compile: bool = False,
     prepared: str = "auto",
     framing: str = "photo",
+    layout: Optional[str] = None,
+    category: Optional[str] = None,
 ) -> None:
     """Build the TrainConfig from the options (or the run folder on --resume) and train."""
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
@@ -470,15 +503,18 @@ def _train(
         changes["max_steps"] = max_steps
         cfg = cfg.with_changes(**changes)
     else:
+        garment_labels, categories = _garment_labels(data, layout, category, labels)
         cfg = TrainConfig(
             mode=mode,
             data=str(data),
+            layout=layout,
+            categories=category,
             out=str(out or Path("runs") / f"train-{mode}"),
             train_list=str(train_list) if train_list else None,
             val_list=str(val_list) if val_list else None,
             preprocess=PreprocessConfig(
-                size=parse_size(size), garment_labels=parse_garment_labels(labels), background=parse_background(background),
-                framing=framing,
+                size=parse_size(size), garment_labels=garment_labels, background=parse_background(background),
+                framing=framing, categories=categories,
             ),
             encoder=encoder,
             encoder_weights=weights(encoder_weights, "--encoder-weights"),
@@ -545,6 +581,8 @@ once and names the file, or train with `--encoder-weights none` / `--perceptual 
 @handle_errors
 def train_unet_command(
     data: _DataOpt = Path("data/zalando-low-res"),
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     size: _SizeOpt = "224",
     labels: _LabelsOpt = "5",
     background: _BackgroundOpt = "white",
@@ -577,7 +615,7 @@ def train_unet_command(
         lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
         vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
         max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing,
+        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
     )
 
 
@@ -594,6 +632,8 @@ def train_unet_command(
 @handle_errors
 def train_gan_command(
     data: _DataOpt = Path("data/zalando-low-res"),
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     size: _SizeOpt = "224",
     labels: _LabelsOpt = "5",
     background: _BackgroundOpt = "white",
@@ -629,7 +669,7 @@ def train_gan_command(
         lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
         norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
         resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing,
+        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
     )
 
 
@@ -645,6 +685,8 @@ def train_gan_command(
 @handle_errors
 def train_segmenter_command(
     data: _DataOpt = Path("data/zalando-low-res"),
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW, multiples of 32 [default: 256x192, VITON-HD's 3:4].", rich_help_panel=_TRAIN_PANEL)] = "256x192",
     labels: Annotated[str, typer.Option("--labels", help="Label set: cihp20 (the 20 parse labels) or viton13 (VITON-HD's 13 groups).", rich_help_panel=_TRAIN_PANEL)] = "cihp20",
     garment: Annotated[str, typer.Option("--garment", help="Garment parse labels whose IoU validation reports, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
@@ -698,6 +740,8 @@ def train_segmenter_command(
             raise ConfigError(f"--encoder-weights {encoder_weights!r} is not 'imagenet' or 'none'")
         cfg = SegmenterConfig(
             data=str(data),
+            layout=layout,
+            categories=category,
             out=str(out or Path("runs") / "train-segmenter"),
             train_list=str(train_list) if train_list else None,
             val_list=str(val_list) if val_list else None,
@@ -753,6 +797,8 @@ _EVAL_RUN_PANEL = "Run"
 def evaluate_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Data set root (holds train/, test/, val_ids.txt).", rich_help_panel=_EVAL_PANEL)],
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected].", rich_help_panel=_EVAL_PANEL)] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories to score, e.g. dresses [default: all three].", rich_help_panel=_EVAL_PANEL)] = None,
     split: Annotated[str, typer.Option("--split", help="val (DATA/val_ids.txt over train/), test (all of DATA/test/) or FILE (an id list or pair file).", rich_help_panel=_EVAL_PANEL)] = "val",
     folder: Annotated[Optional[str], typer.Option("--folder", help="train or test: where the ids of --split FILE live [default: the first of test/, train/ holding them all].", rich_help_panel=_EVAL_PANEL)] = None,
     exclude: Annotated[Optional[Path], typer.Option("--exclude", help="Ids to leave out: a list, or the protocol JSON vitonhd_duplicate_filenames.json (TryOffDiff's 1,990 test samples).", rich_help_panel=_EVAL_PANEL)] = None,
@@ -785,10 +831,11 @@ def evaluate_command(
     from rich.console import Console
 
     from clothes_extractor import pretrained
+    from clothes_extractor.data.layouts import data_root
     from clothes_extractor.evaluate import EvalConfig, evaluate, report_lines, results_table
 
     cfg = EvalConfig(
-        checkpoint=pretrained.resolve(checkpoint, "generator"), data=data, split=split, folder=folder, exclude=exclude,
+        checkpoint=pretrained.resolve(checkpoint, "generator"), data=data_root(data, layout, category), split=split, folder=folder, exclude=exclude,
         out=out, batch_size=bs, device=device, workers=workers, grid_rows=grid_rows, seed=seed,
         network_metrics=network_metrics, overwrite=overwrite,
         segmenter=pretrained.resolve(segmenter, "segmenter") if segmenter is not None else None,
@@ -864,6 +911,7 @@ def extract_command(
     masks: Annotated[Optional[Path], typer.Option("--masks", metavar="DIR", help="Folder mode: folder of masks, same file stems as the photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     mask_kind: Annotated[str, typer.Option("--mask-kind", help="auto, labels, binary or colours.", rich_help_panel=_EXTRACT_IO_PANEL)] = "auto",
+    category: Annotated[Optional[str], typer.Option("--category", help="The garment to extract, for a model trained on several Dress Code categories: upper_body, lower_body or dresses.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     viton_layout: Annotated[bool, typer.Option("--viton-layout", help="Folder mode: write `cloth/<id>.jpg` (on white) and `cloth-mask/<id>.jpg`.", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     fmt: Annotated[Optional[str], typer.Option("--format", help="Folder mode: jpg or png [default: png with --transparent, else jpg].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
@@ -900,7 +948,7 @@ def extract_command(
         check_output_path(output, cfg)  # before the slow part
     from clothes_extractor import pretrained
 
-    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device))
+    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device)).for_category(category)
     seg = None
     needs_masks = (masks is None) if folder else (mask is None)
     if segmenter is not None or needs_masks:
@@ -986,6 +1034,68 @@ def segment_command(
     typer.echo(f"segment: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; {report.seconds:.1f} s")
     if report.failed:
         raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+_SERVE_MODEL_PANEL = "Models"
+_SERVE_NET_PANEL = "Server and limits"
+
+
+@app.command(
+    "serve",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor serve\n\n"
+        "  clothes-extractor serve -c runs/train-gan -s runs/train-segmenter --port 8080\n\n"
+        "  clothes-extractor serve --host 0.0.0.0 --max-upload-mb 10 --concurrency 2 --device cuda"
+    ),
+)
+@handle_errors
+def serve_command(
+    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="Generator checkpoint or run folder [default: the model shipped with the package].", rich_help_panel=_SERVE_MODEL_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="Segmenter checkpoint or run folder [default: the shipped one; without any, masks are uploaded or painted].", rich_help_panel=_SERVE_MODEL_PANEL)] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 opens the page to the network (a warning is printed).", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.host,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.port,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest file a browser may upload, in MB (the brush sends the photo back as a PNG of up to ~3 MB).", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_upload_mb,
+    max_megapixels: Annotated[float, typer.Option("--max-megapixels", min=0.001, help="Largest image (photo or mask) it decodes, in megapixels.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_megapixels,
+    max_files: Annotated[int, typer.Option("--max-files", min=1, help="Most files (photos + masks) in one batch.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_files,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests the model runs at once; the others wait in the queue.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.concurrency,
+    queue_size: Annotated[int, typer.Option("--queue-size", min=1, help="Requests that may wait; more are refused with a message.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.queue_size,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_SERVE_NET_PANEL)] = "auto",
+) -> None:
+    """Open a web page that turns a photo into a garment (gradio; `pip install "clothes-extractor[app]"`).
+
+    Drop or pick a photo; the garment mask is predicted by the segmenter, uploaded, or painted with
+    a brush, and shown over the photo. The result: the garment in the catalogue frame on white and a
+    transparent PNG (the files `extract` writes), its category and the seconds it took. Several
+    photos at once give a zip (optionally in the VITON-HD layout). The model card is one tab away,
+    and the page's footer links gradio's API (`gradio_client`, curl). Listens on 127.0.0.1 unless
+    `--host` says otherwise; one model instance serves a queue of requests. Ctrl-C stops it and
+    removes every temporary file.
+    """
+    from clothes_extractor.serve import require_gradio, serve
+
+    require_gradio()  # before loading torch and the models
+    from clothes_extractor.train.loop import resolve_device
+
+    cfg = ServeConfig(
+        checkpoint=checkpoint, segmenter=segmenter, host=host, port=port, max_upload_mb=max_upload_mb,
+        max_megapixels=max_megapixels, max_files=max_files, concurrency=concurrency, queue_size=queue_size,
+        device=str(resolve_device(device)),
+    )
+    from rich.markup import escape
+
+    err = _stderr()
+
+    def say(line: str) -> None:
+        if line.startswith("warning:"):
+            err.print(f"[bold yellow]{escape(line)}[/]", highlight=False, soft_wrap=True)
+        else:
+            typer.echo(line)
+
+    serve(cfg, say=say)
+    typer.echo("stopped; temporary files removed")
 
 
 # --- demo ----------------------------------------------------------------------------------------

@@ -184,23 +184,32 @@ class EvalResult:
 # ---------------------------------------------------------------------------------------------
 
 
-def _guess_folder(data: Path, ids: Sequence[str], list_path: Path) -> str:
-    if (data / viton.PHOTO).is_dir():  # a split folder itself
+def _guess_folder(root, ids: Sequence[str], list_path: Path) -> str:
+    """The first split (test, then train) holding every listed id's photo."""
+    data = Path(root)
+    if _is_split_folder(data):
         return "train"
     missing: dict[str, list[str]] = {}
     for folder in ("test", "train"):
-        if not (data / folder).is_dir():
+        try:
+            split = viton.resolve_split_dir(root, folder)
+        except DataError:
             continue
-        missing[folder] = [i for i in ids if not viton.sample_path(data / folder, viton.PHOTO, i).is_file()]
+        missing[folder] = [i for i in ids if not split.files(i).photo.is_file()]
         if not missing[folder]:
             return folder
     if not missing:
-        viton.resolve_split_dir(data, "train")  # raises the layout error
+        viton.resolve_split_dir(root, "train")  # raises the layout error
     detail = "; ".join(f"{f}/ lacks {len(m)} (e.g. {m[0]})" for f, m in missing.items())
     raise DataError(
         f"no split folder of {data} holds every id of {list_path}: {detail}; "
         "pass --folder train or --folder test (samples without their files are then skipped)"
     )
+
+
+def _is_split_folder(data: Path) -> bool:
+    """Whether ``data`` is a VITON-style split folder itself (it holds the photos' folder)."""
+    return not any((data / s).is_dir() for s in viton.SPLITS) and (data / viton.PHOTO).is_dir()
 
 
 def select_samples(
@@ -213,7 +222,7 @@ def select_samples(
     progress: bool = False,
 ) -> Selection:
     """The ids to score (see the module doc); skips and reports samples that cannot be scored."""
-    data = Path(data)
+    root, data = data, Path(data)  # root keeps --layout and --category (layouts.DataRoot)
     if not data.is_dir():
         raise DataError(f"data set folder not found: {data}")
     if folder is not None and folder not in viton.SPLITS:
@@ -226,14 +235,14 @@ def select_samples(
                 "or pass --split test or --split FILE"
             )
         folder = folder or "train"
-        split_dir = viton.resolve_split_dir(data, folder)
+        split_dir = viton.resolve_split_dir(root, folder)
         ids = viton.read_id_list(list_path)
         source = "val"
     elif split == "test":
         if folder not in (None, "test"):
             raise ConfigError("--split test scores DATA/test; --folder applies to --split FILE only")
         folder = "test"
-        split_dir = viton.resolve_split_dir(data, folder)
+        split_dir = viton.resolve_split_dir(root, folder)
         ids = viton.list_ids(split_dir)
         source = "test"
     else:
@@ -243,8 +252,8 @@ def select_samples(
         ids = viton.read_id_list(list_path)
         if not ids:
             raise DataError(f"id list {list_path} is empty")
-        folder = folder or _guess_folder(data, ids, list_path)
-        split_dir = viton.resolve_split_dir(data, folder)
+        folder = folder or _guess_folder(root, ids, list_path)
+        split_dir = viton.resolve_split_dir(root, folder)
         source = str(list_path)
     ids = list(dict.fromkeys(ids))  # drop duplicates, keep the order
     listed = len(ids)
@@ -839,8 +848,8 @@ class _PhotoParse(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         sample_id = self.ids[index]
-        photo = viton.read_rgb_image(viton.sample_path(self.split_dir, viton.PHOTO, sample_id), sample_id, "photo")
-        parse = viton.read_label_map(viton.sample_path(self.split_dir, viton.PARSE, sample_id), sample_id)
+        photo = viton.read_rgb_image(self.split_dir.files(sample_id).photo, sample_id, "photo")
+        parse = viton.read_parse(self.split_dir, sample_id)
         if parse.shape != photo.shape[:2]:
             raise DataError(f"sample {sample_id}: parse map and photo differ in size")
         return {"id": sample_id, "photo": photo, "parse": parse}

@@ -31,10 +31,11 @@ pixel, that is a DataError and nothing is written.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from PIL import Image, ImageOps
 from clothes_extractor.checkpoint import load_generator
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import to_tensor, to_uint8
+from clothes_extractor.data.layouts import CATEGORY_LABELS
 from clothes_extractor.data.transforms import preprocess_input, to_frame
 from clothes_extractor.data.viton import LABELS, MASK_THRESHOLD, VITON_PALETTE, garment_mask
 from clothes_extractor.errors import CheckpointError, ClothesExtractorError, ConfigError, DataError
@@ -279,6 +281,25 @@ class Extractor:
     @property
     def labels(self) -> tuple[int, ...]:
         return self.preprocess.garment_labels
+
+    def for_category(self, category: str | None) -> Extractor:
+        """This extractor for one Dress Code category's garment (``--category``); ConfigError
+        when the checkpoint knows several and none is named, or does not know the one named."""
+        known = self.preprocess.categories
+        if category is None:
+            if len(known) > 1:
+                raise ConfigError(f"this model knows several garment categories ({', '.join(known)}); pick one with --category")
+            return self
+        if not known:
+            raise ConfigError(
+                f"--category applies to models trained on Dress Code categories; this one extracts garment labels "
+                f"{list(self.labels)} whatever the category"
+            )
+        if category not in known:
+            raise ConfigError(f"this model was trained on {', '.join(known)}, not {category}")
+        chosen = copy.copy(self)
+        chosen.preprocess = replace(self.preprocess, garment_labels=CATEGORY_LABELS[category])
+        return chosen
 
     def prepare(self, photo: np.ndarray, mask: np.ndarray, *, name: str = "photo") -> np.ndarray:
         """(H, W, 3) uint8 photo + (H, W) bool mask -> (h, w, 3) uint8 model input, exactly as

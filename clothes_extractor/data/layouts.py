@@ -196,6 +196,37 @@ def detect_layout(root: str | os.PathLike, forced: str | None = None) -> Layout:
 
 
 @dataclass(frozen=True)
+class DataRoot:
+    """A data set root with the reading options of `--layout` and `--category`.
+
+    Path-like, so code that only needs the folder (``Path(root)``, ``root / "train_ids.txt"``)
+    treats it as one; :func:`open_split` reads the options.
+    """
+
+    path: Path
+    layout: str | None = None
+    categories: tuple[str, ...] | None = None
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __truediv__(self, other) -> Path:
+        return self.path / other
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def data_root(path: str | os.PathLike, layout: str | None = None, categories: str | Sequence[str] | None = None):
+    """``path`` itself, or a :class:`DataRoot` when a layout or categories are asked for."""
+    if layout is None and categories is None:
+        return Path(path)
+    if layout is not None and layout not in LAYOUTS:
+        raise DataError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
+    return DataRoot(Path(path), layout, parse_categories(categories) if categories is not None else None)
+
+
+@dataclass(frozen=True)
 class Split:
     """One split of a data set: where its samples are and how to find each one's files.
 
@@ -273,14 +304,20 @@ def open_split(
     root: str | os.PathLike, split: str = "train", *, layout: str | None = None, categories: str | Sequence[str] | None = None
 ) -> Split:
     """A data set root (or a split folder itself) -> its :class:`Split` ``split``."""
+    if isinstance(root, DataRoot):
+        layout, categories = layout or root.layout, categories or root.categories
+        root = root.path
     root = Path(root)
     found = detect_layout(root, layout)
     if found is DRESSCODE:
         if split not in SPLITS:
             raise DataError(f"unknown split {split!r}; use one of: {', '.join(SPLITS)}")
-        cats = parse_categories(categories)
         if (root / "images").is_dir() and root.name in DRESSCODE_CATEGORIES:  # a category folder given
-            root, cats = root.parent, (root.name,)
+            root, categories = root.parent, categories or (root.name,)
+        # Default: every category folder the root has (a subset of Dress Code holds fewer).
+        cats = parse_categories(categories) if categories is not None else tuple(
+            c for c in DRESSCODE_CATEGORIES if (root / c / "images").is_dir()
+        )
         return Split(DRESSCODE, root, split, cats, _dresscode_ids(root, split, cats))
     if categories is not None:
         raise DataError(f"--category applies to Dress Code; {root} is {found.name}")

@@ -403,7 +403,8 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _describe(p: PreprocessConfig) -> str:
-    return f"size {p.size[0]}x{p.size[1]}, labels {list(p.garment_labels)}, background {p.background}, framing {p.framing}"
+    extra = (f", framing {p.framing}" if p.framing != "photo" else "") + (f", categories {','.join(p.categories)}" if p.categories else "")
+    return f"size {p.size[0]}x{p.size[1]}, labels {list(p.garment_labels)}, background {p.background}{extra}"
 
 
 class PreparedDataset(Dataset):

@@ -1,4 +1,5 @@
-"""A synthetic data set in the exact VITON-HD layout, for tests, demos and smoke runs.
+"""A synthetic data set in the exact VITON-HD layout (or VITON's, or Dress Code's: ``layout``),
+for tests, demos and smoke runs.
 
 No torch here: `make-sample-data` must start fast.
 
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from clothes_extractor.data import viton
+from clothes_extractor.data import layouts, viton
 from clothes_extractor.errors import DataError
 from clothes_extractor.fileio import atomic_write_text, save_image
 
@@ -320,9 +321,54 @@ def write_sample(split_dir: Path, sid: str, sample: SyntheticSample) -> None:
     )
 
 
+# CIHP label -> Dress Code label, for the parts the synthetic person has (neck and face -> head).
+_CIHP_TO_DRESSCODE = {BACKGROUND: 0, HAIR: 2, viton.UPPER_CLOTHES: 4, DRESS: 7, PANTS: 6, NECK: 11, FACE: 11,
+                      LEFT_ARM: 14, RIGHT_ARM: 15}
+
+
+def write_viton_sample(split_dir: Path, sid: str, sample: SyntheticSample) -> None:
+    """One sample in VITON (2018)'s layout: ``<n>_0`` the person, ``<n>_1`` the garment."""
+    files = layouts.VITON.files(split_dir, sid)
+    save_image(Image.fromarray(sample.photo), files.photo, quality=JPEG_QUALITY)
+    save_image(viton.to_palette_image(sample.parse), files.parse)
+    save_image(Image.fromarray(sample.cloth), files.garment, quality=JPEG_QUALITY)
+    save_image(Image.fromarray(sample.cloth_mask, mode="L"), files.garment_mask, quality=JPEG_QUALITY)
+
+
+def write_dresscode_sample(category_dir: Path, sid: str, sample: SyntheticSample) -> None:
+    """One sample in Dress Code's layout (its own labels; no garment mask)."""
+    files = layouts.DRESSCODE.files(category_dir, sid)
+    lut = np.zeros(256, np.uint8)
+    for cihp, dc in _CIHP_TO_DRESSCODE.items():
+        lut[cihp] = dc
+    save_image(Image.fromarray(sample.photo), files.photo, quality=JPEG_QUALITY)
+    save_image(viton.to_palette_image(lut[sample.parse]), files.parse)
+    save_image(Image.fromarray(sample.cloth), files.garment, quality=JPEG_QUALITY)
+
+
+def _write_other_layout(root: Path, layout: str, jobs, ids, empty_ids, seed, size, n_train) -> None:
+    """VITON (2018) or Dress Code: the same synthetic people, in that data set's files. In Dress
+    Code the samples wearing a dress go to ``dresses/``, the others to ``upper_body/``."""
+    pairs: dict[Path, list[str]] = {}
+    for split, i in jobs:
+        dress = ids[i] in empty_ids
+        sample = render_sample(seed, i, size=size, garment_label=DRESS if dress else viton.UPPER_CLOTHES)
+        if layout == "viton":
+            write_viton_sample(root / split, ids[i], sample)
+            pairs.setdefault(root / f"{split}_pairs.txt", []).append(f"{ids[i]}_0.jpg {ids[i]}_1.jpg")
+        else:
+            category = root / ("dresses" if dress else "upper_body")
+            write_dresscode_sample(category, ids[i], sample)
+            name = "train_pairs.txt" if split == "train" else "test_pairs_paired.txt"
+            pairs.setdefault(category / name, []).append(f"{ids[i]}_0.jpg\t{ids[i]}_1.jpg")
+    for path, lines in pairs.items():
+        atomic_write_text(path, "".join(f"{line}\n" for line in lines))
+
+
 def make_sample_data(
     root: Path,
     *,
+    layout: str = "viton-hd",
     samples: int = 24,
     seed: int = 0,
     test_fraction: float = 0.25,
@@ -354,7 +400,9 @@ def make_sample_data(
         )
     _check_target(root, overwrite)
 
-    ids = [sample_id(i) for i in range(samples)]
+    if layout not in layouts.LAYOUTS:
+        raise DataError(f"unknown layout {layout!r}; use one of {', '.join(layouts.LAYOUTS)}")
+    ids = [sample_id(i) if layout == "viton-hd" else f"{i:06d}" for i in range(samples)]
     train_ids, test_ids = ids[:n_train], ids[n_train:]
     empty_ids = train_ids[n_train - empty:] if empty else []
     jobs = [("train", i) for i in range(n_train)] + [("test", i) for i in range(n_train, samples)]
@@ -365,6 +413,9 @@ def make_sample_data(
         from rich.progress import track
 
         steps = track(jobs, description="making samples", console=Console(stderr=True), transient=True)
+    if layout != "viton-hd":
+        _write_other_layout(root, layout, steps, ids, empty_ids, seed, size, n_train)
+        return SyntheticDataset(root, train_ids, test_ids, empty_ids)
     for split, i in steps:
         label = DRESS if ids[i] in empty_ids else viton.UPPER_CLOTHES
         write_sample(root / split, ids[i], render_sample(seed, i, size=size, garment_label=label))

@@ -107,7 +107,7 @@ def id_from_filename(folder: str, name: str) -> str | None:
 
 def resolve_split_dir(
     root: str | os.PathLike | Split, split: str = "train", *, layout: str | None = None, categories=None
-) -> Split:
+) -> Split:  # root may be a layouts.DataRoot (--layout, --category)
     """The :class:`~clothes_extractor.data.layouts.Split` ``split`` of a data set root of any
     layout (``root/split``, or ``root`` itself if it already is a split folder)."""
     if isinstance(root, Split):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clothes_extractor.config import PreprocessConfig
+from clothes_extractor.data.layouts import data_root
 from clothes_extractor.errors import ConfigError
 
 MODES = ("unet", "gan")
@@ -24,6 +25,8 @@ class LoopConfig:
 
     data: str  # data set root (holding train/, train_ids.txt, val_ids.txt)
     out: str  # run folder
+    layout: str | None = None  # force a data set layout (--layout); None: detected from the folder
+    categories: str | None = None  # Dress Code categories, comma-separated (--category); None: all
     split: str = "train"
     train_list: str | None = None  # default: <data>/train_ids.txt (written by `split`)
     val_list: str | None = None  # default: <data>/val_ids.txt
@@ -46,6 +49,11 @@ class LoopConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("--max-steps must be at least 1")
+
+    @property
+    def data_root(self):
+        """The data set root with its reading options, for the data sets' constructors."""
+        return data_root(self.data, self.layout, self.categories)
 
     @property
     def train_list_path(self) -> Path:

@@ -68,8 +68,8 @@ class GeneratorTask(TrainTask):
         train = val = None
         if cfg.prepared != "off":
             # The cache of `clothes-extractor prepare`: the same arrays, without decoding files.
-            train = open_prepared(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess)
-            val = open_prepared(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess)
+            train = open_prepared(cfg.data_root, cfg.split, cfg.train_list_path, cfg.preprocess)
+            val = open_prepared(cfg.data_root, cfg.split, cfg.val_list_path, cfg.preprocess)
             if cfg.prepared == "on" and (train is None or val is None):
                 h, w = cfg.preprocess.size
                 raise DataError(
@@ -79,8 +79,8 @@ class GeneratorTask(TrainTask):
         if train is not None:
             self.augmenter = BatchAugment(augment, cfg.preprocess.background) if augment else None
         else:
-            train = VitonDataset(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess, augment)
-        val = val or VitonDataset(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess, None)
+            train = VitonDataset(cfg.data_root, cfg.split, cfg.train_list_path, cfg.preprocess, augment)
+        val = val or VitonDataset(cfg.data_root, cfg.split, cfg.val_list_path, cfg.preprocess, None)
         check_disjoint(train.ids, val.ids)
         return train, val
 

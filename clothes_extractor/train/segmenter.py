@@ -114,8 +114,8 @@ class SegmenterTask(TrainTask):
     def datasets(self):
         cfg = self.cfg
         check_lists(cfg)
-        train = SegmentationDataset(cfg.data, cfg.split, cfg.train_list_path, cfg.preprocess, flip=cfg.flip)
-        val = SegmentationDataset(cfg.data, cfg.split, cfg.val_list_path, cfg.preprocess)
+        train = SegmentationDataset(cfg.data_root, cfg.split, cfg.train_list_path, cfg.preprocess, flip=cfg.flip)
+        val = SegmentationDataset(cfg.data_root, cfg.split, cfg.val_list_path, cfg.preprocess)
         check_disjoint(train.ids, val.ids)
         return train, val
 

@@ -1,0 +1,372 @@
+"""What the web page does, without the web page: one model instance, the limits, the requests.
+
+Every request goes through the library functions `extract` uses (:func:`read_photo`,
+:func:`read_pair`, :func:`predicted_mask` parts, :meth:`Extractor.extract`, :func:`render` +
+:func:`save_all`, :func:`extract_folder`): the page writes exactly the files `extract` writes,
+and fails with exactly its messages. No gradio here, so this module is tested without a browser.
+
+Paths: the page hands over the paths of files gradio stored on upload (inside its cache folder,
+which :func:`serve` points at a private temporary folder). :meth:`Engine.upload` refuses any path
+outside that folder, so nothing a client sends names a file of the server's choosing. Messages
+show the uploaded file's name, never the server-side path.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from clothes_extractor.data.viton import LABELS
+from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError
+from clothes_extractor.extract import (
+    WHITE,
+    ExtractConfig,
+    Extractor,
+    extract_folder,
+    read_pair,
+    read_photo,
+    render,
+    save_all,
+)
+
+MASK_SOURCES: dict[str, str] = {  # value -> label on the page
+    "segmenter": "predicted by the segmenter",
+    "upload": "an uploaded mask",
+    "brush": "painted with the brush",
+}
+OVERLAY_SIDE = 768  # longest side of the mask preview, in pixels
+OVERLAY_TINT = (255, 32, 32)
+CANVAS_SIDE = 1024  # longest side of the brush's canvas
+_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for. ``max_pixels``: of any decoded image (photo or mask)."""
+
+    max_pixels: int = 40_000_000
+    max_files: int = 64
+    output_ttl_s: float = 900.0  # results are removed this long after they were written
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1 or self.max_files < 1:
+            raise ConfigError(f"limits must be positive, got {self.max_pixels} pixels and {self.max_files} files")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file gradio stored: its server-side ``path`` and the ``name`` the user gave it."""
+
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class MaskChoice:
+    """Where the garment mask comes from: ``source`` (a key of :data:`MASK_SOURCES`), the
+    uploaded ``mask`` (read as ``kind``, one of extract's mask kinds) or the ``painted`` (H, W, 4)
+    layer of the brush (its alpha is the mask)."""
+
+    source: str = "segmenter"
+    mask: Upload | None = None
+    painted: np.ndarray | None = None
+    kind: str = "auto"
+
+
+@dataclass(frozen=True)
+class _Masked:
+    photo: np.ndarray
+    mask: np.ndarray
+    how: str
+    category: str
+
+
+@dataclass
+class Outcome:
+    """What one photo gives: the mask preview, the written files, details for people and scripts."""
+
+    overlay: np.ndarray
+    details: dict[str, Any]
+    on_white: Path | None = None
+    transparent: Path | None = None
+
+
+@dataclass
+class _Paths:
+    """Server paths -> the names the user knows, for messages."""
+
+    names: dict[str, str] = field(default_factory=dict)
+
+    def add(self, path: Path, name: str) -> Path:
+        self.names[str(path)] = name
+        return path
+
+    def clean(self, message: str) -> str:
+        for path in sorted(self.names, key=len, reverse=True):
+            message = message.replace(path, self.names[path])
+        return message
+
+
+def safe_stem(name: str, default: str = "upload") -> str:
+    """A file name the user sent -> a stem of [A-Za-z0-9_-] only (at most 64), never a path."""
+    stem = _SAFE.sub("_", Path(str(name).replace("\\", "/")).stem).strip("_")[:64]
+    return stem or default
+
+
+def overlay(photo: np.ndarray, mask: np.ndarray, side: int = OVERLAY_SIDE) -> np.ndarray:
+    """The photo with the garment mask tinted and the rest dimmed, longest side at most ``side``."""
+    tint = np.asarray(OVERLAY_TINT, np.float32)
+    out = photo.astype(np.float32)
+    out = np.where(mask[..., None], 0.55 * out + 0.45 * tint, 0.45 * out)
+    image = Image.fromarray(out.round().astype(np.uint8))
+    image.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return np.asarray(image)
+
+
+def check_pixels(upload: Upload, limit: int, what: str) -> None:
+    """DataError if the image's header says it has more than ``limit`` pixels (read before
+    decoding, so a huge image costs nothing). Unreadable files pass: reading them says why."""
+    try:
+        with Image.open(upload.path) as image:
+            w, h = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return
+    if w * h > limit:
+        raise DataError(
+            f"{what} {upload.name} is {w}x{h} ({w * h / 1e6:.1f} megapixels), over this server's limit of "
+            f"{limit / 1e6:.1f} megapixels (serve --max-megapixels); make it smaller first"
+        )
+
+
+class Engine:
+    """One generator (and optionally one segmenter) shared by every request of a server.
+
+    ``root``: the folder gradio keeps uploads and results in; results go to ``root/results/<id>/``
+    and are removed ``limits.output_ttl_s`` after they were written (and all at exit).
+    """
+
+    def __init__(self, extractor: Extractor, segmenter=None, *, root: Path, limits: Limits = Limits(), card: str = "") -> None:
+        self.extractor = extractor
+        self.segmenter = segmenter
+        self.root = Path(root).resolve()
+        self.results = self.root / "results"
+        self.work = self.root / "work"
+        self.limits = limits
+        self.card = card
+
+    # --- inputs ----------------------------------------------------------------------------------
+
+    def upload(self, path: str | Path | None, what: str) -> Upload | None:
+        """A path gradio gave for an upload -> :class:`Upload`; refuses anything outside ``root``."""
+        if path is None or str(path) == "":
+            return None
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.root) or not resolved.is_file():
+            raise DataError(f"{what}: not a file uploaded to this server")
+        return Upload(resolved, Path(path).name)
+
+    def _photo_and_mask(self, photo: Upload, choice: MaskChoice, work: Path, paths: _Paths) -> _Masked:
+        """The photo and its garment mask from the chosen source, with `extract`'s checks."""
+        readers = {"segmenter": self._from_segmenter, "upload": self._from_upload, "brush": self._from_brush}
+        if choice.source not in readers:
+            raise ConfigError(f"mask source {choice.source!r} is not one of {', '.join(readers)}")
+        check_pixels(photo, self.limits.max_pixels, "photo")
+        paths.add(photo.path, photo.name)
+        return readers[choice.source](photo, choice, work, paths)
+
+    def _from_upload(self, photo: Upload, choice: MaskChoice, work: Path, paths: _Paths) -> _Masked:
+        if choice.mask is None:
+            raise DataError("no mask uploaded: upload the garment mask, or pick another mask source")
+        check_pixels(choice.mask, self.limits.max_pixels, "mask")
+        paths.add(choice.mask.path, choice.mask.name)
+        arr, garment = read_pair(photo.path, choice.mask.path, self.extractor.labels, choice.kind)
+        return _Masked(arr, garment, f"uploaded: {choice.mask.name}", self.category())
+
+    def _from_brush(self, photo: Upload, choice: MaskChoice, work: Path, paths: _Paths) -> _Masked:
+        painted = choice.painted
+        if painted is None or painted.ndim != 3 or painted.shape[2] != 4 or not painted[..., 3].any():
+            raise DataError("nothing painted: paint over the garment with the brush, or pick another mask source")
+        layer = Image.fromarray(painted.astype(np.uint8), "RGBA")
+        w, h = read_photo(photo.path).shape[1::-1]
+        if layer.size != (w, h) and abs(layer.width / layer.height - w / h) < 0.01:  # painted on the canvas copy
+            layer = layer.resize((w, h), Image.Resampling.NEAREST)
+        path = paths.add(work / "painted.png", "the painted mask")
+        layer.save(path)  # read back as extract reads a cut-out: alpha >= 128
+        arr, garment = read_pair(photo.path, path, self.extractor.labels, "binary")
+        return _Masked(arr, garment, "painted with the brush", self.category())
+
+    def canvas(self, photo: Upload | None) -> Path | None:
+        """A copy of the photo to paint on (PNG, longest side at most ``CANVAS_SIDE``); None when
+        there is no readable photo (extracting says why)."""
+        if photo is None:
+            return None
+        try:
+            check_pixels(photo, self.limits.max_pixels, "photo")
+            image = Image.fromarray(read_photo(photo.path))
+        except ClothesExtractorError:
+            return None
+        image.thumbnail((CANVAS_SIDE, CANVAS_SIDE), Image.Resampling.BILINEAR)
+        path = self._result_dir() / "canvas.png"
+        image.save(path)
+        return path
+
+    def _from_segmenter(self, photo: Upload, choice: MaskChoice, work: Path, paths: _Paths) -> _Masked:
+        if self.segmenter is None:
+            raise ConfigError("this server has no segmenter (serve --segmenter); upload a mask or paint one")
+        from clothes_extractor.segment import require_garment
+
+        arr = read_photo(photo.path)
+        classes = self.segmenter.predict(arr)  # extract's predicted_mask, keeping the classes for the category
+        garment = require_garment(self.segmenter, classes, self.extractor.labels, name=photo.name)
+        category = self.category(self.segmenter.to_cihp(classes)[garment])
+        return _Masked(arr, garment, "predicted by the segmenter", category)
+
+    def category(self, garment_labels: np.ndarray | None = None) -> str:
+        """The garment category: the one label the generator knows; where it knows several, the
+        one holding most of the mask (``garment_labels``: the CIHP labels of the mask's pixels,
+        from the segmenter), else all of them, as the mask alone does not tell."""
+        labels = self.extractor.labels
+        if len(labels) == 1:
+            return LABELS[labels[0]]
+        if garment_labels is not None:
+            counts = {label: int((garment_labels == label).sum()) for label in labels}
+            if max(counts.values()) > 0:
+                return LABELS[max(counts, key=counts.get)]
+        return "one of " + ", ".join(LABELS[i] for i in labels)
+
+    def _request(self, fn, *args):
+        """Run ``fn(work, paths, *args)`` in a fresh work folder removed afterwards; user errors
+        come back as ClothesExtractorError with the users' file names in place of server paths."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        paths = _Paths()
+        work = Path(tempfile.mkdtemp(dir=self.work))
+        try:
+            return fn(work, paths, *args)
+        except ClothesExtractorError as exc:
+            raise type(exc)(paths.clean(str(exc))) from None
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _result_dir(self) -> Path:
+        self.prune()
+        out = self.results / uuid.uuid4().hex
+        out.mkdir(parents=True)
+        return out
+
+    def prune(self, now: float | None = None) -> None:
+        """Remove result folders older than ``limits.output_ttl_s``."""
+        now = time.time() if now is None else now
+        if not self.results.is_dir():
+            return
+        for d in self.results.iterdir():
+            try:
+                if now - d.stat().st_mtime > self.limits.output_ttl_s:
+                    shutil.rmtree(d, ignore_errors=True)
+            except FileNotFoundError:
+                continue
+
+    # --- requests --------------------------------------------------------------------------------
+
+    def check_mask(self, photo: Upload | None, choice: MaskChoice = MaskChoice()) -> Outcome:
+        """The mask a photo would be extracted with, shown over the photo; nothing extracted."""
+
+        def run(work: Path, paths: _Paths) -> Outcome:
+            started = time.perf_counter()
+            m = self._photo_and_mask(_required(photo), choice, work, paths)
+            details = {"category": m.category, "mask": m.how, "mask_share": round(float(m.mask.mean()), 4),
+                       "photo": f"{m.photo.shape[1]}x{m.photo.shape[0]}", "seconds": round(time.perf_counter() - started, 3)}
+            return Outcome(overlay(m.photo, m.mask), details)
+
+        return self._request(run)
+
+    def extract(self, photo: Upload | None, choice: MaskChoice = MaskChoice()) -> Outcome:
+        """One photo -> the garment on white (PNG) and the transparent cut-out (RGBA PNG): the
+        files `extract -o x.png --background white` and `extract -o x.png --transparent` write."""
+
+        def run(work: Path, paths: _Paths) -> Outcome:
+            started = time.perf_counter()
+            upload = _required(photo)
+            m = self._photo_and_mask(upload, choice, work, paths)
+            result = self.extractor.extract(m.photo, m.mask)
+            out = self._result_dir()
+            stem = safe_stem(upload.name)
+            on_white, transparent = out / f"{stem}-garment.png", out / f"{stem}-garment-transparent.png"
+            save_all([
+                (render(result, ExtractConfig(background=WHITE)), on_white),
+                (render(result, ExtractConfig(transparent=True)), transparent),
+            ])
+            h, w = result.alpha.shape
+            details = {"category": m.category, "mask": m.how, "size": f"{w}x{h}",
+                       "seconds": round(time.perf_counter() - started, 3)}
+            return Outcome(overlay(m.photo, m.mask), details, on_white, transparent)
+
+        return self._request(run)
+
+    def extract_batch(self, photos: list[Upload], masks: list[Upload], viton_layout: bool = False) -> tuple[Path, dict[str, Any]]:
+        """Several photos (masks paired by file stem, else predicted) -> a zip of garments:
+        ``<id>.png`` cut-outs, or ``cloth/<id>.jpg`` + ``cloth-mask/<id>.jpg`` (VITON-HD layout),
+        plus ``failed.txt`` listing each photo that failed and why."""
+        return self._request(self._batch, photos, masks, viton_layout)
+
+    def _batch(self, work: Path, paths: _Paths, photos: list[Upload], masks: list[Upload], viton_layout: bool):
+        started = time.perf_counter()
+        if not photos:
+            raise DataError("no photos given: add one or more photos")
+        if len(photos) + len(masks) > self.limits.max_files:
+            raise DataError(f"{len(photos) + len(masks)} files at once; this server takes at most {self.limits.max_files} (serve --max-files)")
+        if not masks and self.segmenter is None:
+            raise ConfigError("this server has no segmenter (serve --segmenter); add a mask for each photo")
+        failed: dict[str, str] = {}
+        images_dir, masks_dir = work / "images", work / "masks"
+        for uploads, folder, what in ((photos, images_dir, "photo"), (masks, masks_dir, "mask")):
+            folder.mkdir()
+            for up in uploads:
+                name = _unique(folder, safe_stem(up.name), Path(up.name).suffix.lower())
+                try:
+                    check_pixels(up, self.limits.max_pixels, what)
+                except DataError as exc:
+                    failed[Path(name).stem] = str(exc)
+                    continue
+                shutil.copyfile(up.path, paths.add(folder / name, up.name))
+        cfg = ExtractConfig(viton_layout=viton_layout, transparent=not viton_layout, format=None if viton_layout else "png")
+        report = extract_folder(self.extractor, images_dir, masks_dir if masks else None, work / "garments", cfg,
+                                segmenter=self.segmenter)
+        failed.update({i: paths.clean(reason) for i, reason in report.failed})
+        out = self._result_dir() / "garments.zip"
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+            for f in sorted((work / "garments").rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(work / "garments").as_posix())
+            if failed:
+                zf.writestr("failed.txt", "".join(f"{i}: {r}\n" for i, r in sorted(failed.items())))
+        details = {"written": len(report.done), "failed": failed, "masks_without_photo": report.masks_without_photo,
+                   "layout": "viton-hd" if viton_layout else "png cut-outs", "seconds": round(time.perf_counter() - started, 3)}
+        return out, details
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _required(photo: Upload | None) -> Upload:
+    if photo is None:
+        raise DataError("no photo: drop or pick a photo first")
+    return photo
+
+
+def _unique(folder: Path, stem: str, suffix: str) -> str:
+    suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+    name, n = f"{stem}{suffix}", 1
+    while (folder / name).exists():
+        n += 1
+        name = f"{stem}_{n}{suffix}"
+    return name
