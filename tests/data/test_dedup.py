@@ -232,3 +232,18 @@ def test_real_recoloured_photo_pair_is_not_a_duplicate() -> None:
         pytest.skip(f"VITON (2018) not found at {VITON_2018} (it lives in the shared/ folder beside the repo)")
     structure, colour, _ = _distances(a, b, "photo")
     assert structure < 0.01 and colour > 2 * D.DEFAULT_COLOUR_THRESHOLD
+
+
+@pytest.mark.parametrize("layout", ["viton", "dresscode"])
+def test_other_layouts(tmp_path: Path, layout: str) -> None:
+    """VITON (2018) ids are `<n>` (files `<n>_0.jpg`, `<n>_1.jpg`); Dress Code's splits come from
+    its pair files. A test garment re-encoded from a train one is a leak in both."""
+    root = tmp_path / layout
+    make_sample_data(root, layout=layout, samples=12, seed=2, size=(256, 192))
+    name, records = D.records_of(root)
+    assert name == layout and [r.id for r in records] == [f"{i:06d}" for i in range(12)]
+    assert [r.split for r in records] == ["train"] * 9 + ["test"] * 3
+    _rgb(records[0].garment).save(records[10].garment, quality=60)
+    result = D.find_duplicates(records)
+    assert [(g.kind, g.members) for g in result.groups] == [("garment", (("train", "000000"), ("test", "000010")))]
+    assert result.exclude == {"test": {"leaked": ["000010"]}}
