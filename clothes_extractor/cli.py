@@ -413,8 +413,9 @@ _RUN_PANEL = "Run"
 _AlphaOpt = Annotated[float, typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss.", rich_help_panel=_LOSS_PANEL)]
 _AugmentOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)]
 _BackgroundOpt = Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.", rich_help_panel=_TRAIN_PANEL)]
-_BsOpt = Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)]
-_CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)]
+_BsOpt = Annotated[Optional[int], typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes) [default: 32 on CUDA, 8 on a CPU].", rich_help_panel=_RUN_PANEL)]
+_CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; on a CPU it compiles for minutes: off by default).", rich_help_panel=_RUN_PANEL)]
+_ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads [default: the machine's cores; OMP_WAIT_POLICY=PASSIVE unless set].", rich_help_panel=_RUN_PANEL)]
 _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)]
 _EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
 _EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
@@ -454,7 +455,7 @@ def _train(
     encoder: str,
     encoder_weights: str,
     epochs: Optional[int],
-    bs: int,
+    bs: Optional[int],
     lr: Optional[float],
     lr_d: float,
     l1: float,
@@ -481,6 +482,7 @@ def _train(
     framing: str = "photo",
     layout: Optional[str] = None,
     category: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> None:
     """Build the TrainConfig from the options (or the run folder on --resume) and train."""
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
@@ -498,7 +500,7 @@ def _train(
 
     if resume is not None:
         cfg = load_run_config(resume)
-        changes = {"out": str(resume), "device": device, "workers": workers, "compile": compile}
+        changes = {"out": str(resume), "device": device, "workers": workers, "compile": compile, "threads": threads}
         if epochs is not None:
             changes["epochs"] = epochs
         changes["max_steps"] = max_steps
@@ -538,6 +540,7 @@ def _train(
             max_steps=max_steps,
             compile=compile,
             prepared=prepared,
+            threads=threads,
         )
     try:
         result = train(cfg, resume=resume is not None, overwrite=overwrite)
@@ -557,7 +560,8 @@ epoch validates (L1, SSIM, PSNR), appends to `RUN/metrics.jsonl`, draws
 `RUN/samples/epoch_NNN.png` (input | prediction | target) and saves `RUN/last.safetensors` and
 `RUN/best.safetensors` (lowest validation L1). Ctrl-C saves a resumable checkpoint;
 `--resume RUN` continues exactly where it stopped. Uses CUDA when available (bf16 autocast,
-channels_last).
+channels_last); on a CPU: fp32, `--threads` threads with sleeping idle threads
+(OMP_WAIT_POLICY=PASSIVE unless set), batch 8 unless `--bs`, no compilation unless `--compile`.
 
 Several GPUs: `torchrun --nproc_per_node=N --no-python clothes-extractor train-gan ...` trains with DDP
 (NCCL; gloo on CPU); `--bs` is per process; only rank 0 writes. The discriminator's batch norm
@@ -596,7 +600,7 @@ def train_unet_command(
     encoder: _EncoderOpt = "resnet34",
     encoder_weights: _EncoderWeightsOpt = "imagenet",
     epochs: _EpochsOpt = None,
-    bs: _BsOpt = 32,
+    bs: _BsOpt = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 3e-4].", rich_help_panel=_RUN_PANEL)] = None,
     l1: Annotated[float, typer.Option("--l1", min=0, help="Weight of L1.", rich_help_panel=_LOSS_PANEL)] = 1.0,
     perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off, no VGG needed).", rich_help_panel=_LOSS_PANEL)] = 0.3,
@@ -609,6 +613,7 @@ def train_unet_command(
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
+    threads: _ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -616,7 +621,7 @@ def train_unet_command(
         lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
         vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
         max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
+        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category, threads=threads,
     )
 
 
@@ -648,7 +653,7 @@ def train_gan_command(
     encoder_weights: _EncoderWeightsOpt = "imagenet",
     norm_d: Annotated[str, typer.Option("--norm-d", help="Discriminator norm: batch or instance.", rich_help_panel=_MODEL_PANEL)] = "batch",
     epochs: _EpochsOpt = None,
-    bs: _BsOpt = 32,
+    bs: _BsOpt = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 2e-4]; Adam betas (0.5, 0.999).", rich_help_panel=_RUN_PANEL)] = None,
     lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.", rich_help_panel=_RUN_PANEL)] = 2e-4,
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", "--l1", min=0, help="Weight of L1 (pix2pix lambda).", rich_help_panel=_LOSS_PANEL)] = 100.0,
@@ -663,6 +668,7 @@ def train_gan_command(
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
+    threads: _ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -670,7 +676,7 @@ def train_gan_command(
         lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
         norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
         resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
+        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category, threads=threads,
     )
 
 
@@ -709,6 +715,7 @@ def train_segmenter_command(
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
+    threads: _ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     """Train a garment segmenter on the photos and their `image-parse-v3` parse maps.
@@ -732,7 +739,7 @@ def train_segmenter_command(
         cfg = load_run_config(resume)
         if not isinstance(cfg, SegmenterConfig):
             raise ConfigError(f"{resume} is a generator run; resume it with train-unet or train-gan")
-        changes: dict = {"out": str(resume), "device": device, "workers": workers, "max_steps": max_steps, "compile": compile}
+        changes: dict = {"out": str(resume), "device": device, "workers": workers, "max_steps": max_steps, "compile": compile, "threads": threads}
         if epochs is not None:
             changes["epochs"] = epochs
         cfg = cfg.with_changes(**changes)
@@ -763,6 +770,7 @@ def train_segmenter_command(
             device=device,
             max_steps=max_steps,
             compile=compile,
+            threads=threads,
         )
     try:
         result = fit(SegmenterTask(cfg), resume=resume is not None, overwrite=overwrite)
@@ -1207,6 +1215,9 @@ def demo_command(
 
 
 def main() -> None:
+    from clothes_extractor.runtime import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before any command imports torch (see clothes_extractor.runtime)
     app()
 
 
