@@ -663,8 +663,9 @@ def results_table(summary: dict[str, Any]):
         return segmenter_table(summary)
     shown = [m for m in METRICS if any(summary[p][s].get(m) is not None for p in PROTOCOLS for s in summary[p])]
     table = Table(title=f"{summary['samples']} samples (paper: SSIM, MS-SSIM x100 on luminance)")
-    table.add_column("protocol")
-    table.add_column("subject")
+    # The names stay whole however narrow the terminal; the numbers wrap instead.
+    table.add_column("protocol", no_wrap=True, min_width=len("native"))
+    table.add_column("subject", no_wrap=True, min_width=len(PIPELINE_SUBJECT))
     for m in shown:
         table.add_column(f"{LABELS[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}", justify="right")
     for p in PROTOCOLS:
