@@ -13,6 +13,11 @@ exactly as training saves one, then:
   prepare + model + finish (what :meth:`Extractor.extract` costs);
 - ``batch_per_photo_s``: folder mode's batched forward (``--batch-size`` photos at a time,
   prepare + model + finish), divided by the batch size.
+- ``backends`` (unless ``--no-backends``): seconds per photo and peak memory of the shipped
+  default generator under torch eager, torch channels_last, onnxruntime fp32 and static int8,
+  at ``--batches`` and ``--threads``,
+  alternated within this run (benchmarks/backends.py says how), with each onnxruntime
+  backend's speed-up over the best torch path.
 
 Prints one JSON object. Usage::
 
@@ -130,6 +135,12 @@ def main() -> None:
     parser.add_argument("--sample", default="00006_00", help="id of a real VITON-HD sample (768x1024)")
     parser.add_argument("--photo", type=Path, help="another photo (with --mask) instead of the real sample")
     parser.add_argument("--mask", type=Path)
+    parser.add_argument("--backends", action=argparse.BooleanOptionalAction, default=True,
+                        help="also compare torch eager, channels_last, onnxruntime fp32 and int8 (benchmarks/backends.py)")
+    parser.add_argument("--backend-checkpoint", type=Path, help="generator of the backend comparison [default: the shipped default]")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts of the backend comparison")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes of the backend comparison")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the backend comparison")
     args = parser.parse_args()
 
     photo = args.photo or REAL_SPLIT / "image" / f"{args.sample}.jpg"
@@ -137,6 +148,14 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         results = [bench_size(parse_size(s), args, photo, mask, Path(tmp)) for s in args.sizes]
+    compared = None
+    if args.backends:  # in processes of their own, one per backend and thread count
+        import backends
+
+        with tempfile.TemporaryDirectory() as tmp:
+            models = backends.make_models(Path(tmp), args.backend_checkpoint, False, *backends.calibration_data())
+            compared = backends.run(models, photo, mask, threads=args.threads, batches=args.batches, rounds=args.rounds)
+        compared.update(backends.describe(models, photo))
     from PIL import Image
 
     w, h = Image.open(photo).size
@@ -154,6 +173,7 @@ def main() -> None:
         "load_average_1min_after": round(os.getloadavg()[0], 2),  # > 0 means other processes competed
         "repeat": args.repeat,
         "results": results,
+        "backends": compared,
     }, indent=2))
 
 

@@ -52,23 +52,37 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
+def is_onnx(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names an exported ONNX model (by its suffix): read by onnxruntime."""
+    return Path(path).suffix.lower() == ".onnx"
+
+
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a checkpoint; CheckpointError if the file is not one of ours."""
+    """The metadata of a checkpoint (``.safetensors``, or an exported ``.onnx`` whose
+    ``metadata_props`` carry the same JSON); CheckpointError if the file is not one of ours."""
     path = resolve_checkpoint(path)
+    if is_onnx(path):
+        from clothes_extractor.onnx_model import read_onnx_header
+
+        return parse_meta(read_onnx_header(path).get(META_KEY), path)
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from None
+    return parse_meta(header.get(META_KEY), path)
+
+
+def parse_meta(text: str | None, path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata JSON of a checkpoint file (``text``, None when absent), checked: ours, and a
+    format version this clothes-extractor reads. ``meta["path"]`` is set to ``path``."""
     try:
-        meta = json.loads(header[META_KEY])
+        meta = json.loads(text)
         if meta.get("format") != FORMAT:
             raise KeyError("format")
-    except (KeyError, json.JSONDecodeError, AttributeError):
-        raise CheckpointError(
-            f"{path} was not written by clothes-extractor (no {FORMAT} metadata); "
-            "train one with `clothes-extractor train-unet` or `train-gan`"
-        ) from None
+    except (KeyError, TypeError, json.JSONDecodeError, AttributeError):
+        how = "export one with `clothes-extractor export`" if is_onnx(path) else "train one with `clothes-extractor train-unet` or `train-gan`"
+        raise CheckpointError(f"{path} was not written by clothes-extractor (no {FORMAT} metadata); {how}") from None
     if meta.get("version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {meta['version']}; this clothes-extractor reads "
@@ -115,7 +129,9 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """Rebuild a generator from a checkpoint alone: (model in eval mode, metadata).
 
     The encoder is built with ``encoder_weights=None`` and then gets the checkpoint's weights,
-    so loading never touches the network.
+    so loading never touches the network. An ``.onnx`` file gives an
+    :class:`~clothes_extractor.onnx_model.OnnxModel` instead: called the same way, run by
+    onnxruntime.
     """
     from clothes_extractor.models.generator import GeneratorConfig, build_generator
 
@@ -126,6 +142,10 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
         cfg = GeneratorConfig.from_dict({**meta["generator"], "encoder_weights": None})
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{meta['path']} has an unreadable model description: {exc}") from None
+    if is_onnx(meta["path"]):
+        from clothes_extractor.onnx_model import OnnxModel
+
+        return OnnxModel.load(meta, cfg, device), meta
     model = build_generator(cfg)
     load_into(model, load_state_dict(meta["path"]), meta["path"])
     return model.to(device).eval(), meta

@@ -44,7 +44,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error (no traceback) and return the Exit to raise."""
     from rich.markup import escape
 
-    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # "[app]" is text
+    # escaped: a message may hold brackets, e.g. pip install "clothes-extractor[app]"
+    _stderr().print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -412,8 +413,9 @@ _RUN_PANEL = "Run"
 _AlphaOpt = Annotated[float, typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss.", rich_help_panel=_LOSS_PANEL)]
 _AugmentOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)]
 _BackgroundOpt = Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.", rich_help_panel=_TRAIN_PANEL)]
-_BsOpt = Annotated[int, typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes).", rich_help_panel=_RUN_PANEL)]
-_CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; slow to start).", rich_help_panel=_RUN_PANEL)]
+_BsOpt = Annotated[Optional[int], typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes) [default: 32 on CUDA, 8 on a CPU].", rich_help_panel=_RUN_PANEL)]
+_CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; on a CPU it compiles for minutes: off by default).", rich_help_panel=_RUN_PANEL)]
+_ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads [default: the machine's cores; OMP_WAIT_POLICY=PASSIVE unless set].", rich_help_panel=_RUN_PANEL)]
 _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)]
 _EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
 _EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
@@ -453,7 +455,7 @@ def _train(
     encoder: str,
     encoder_weights: str,
     epochs: Optional[int],
-    bs: int,
+    bs: Optional[int],
     lr: Optional[float],
     lr_d: float,
     l1: float,
@@ -480,6 +482,7 @@ def _train(
     framing: str = "photo",
     layout: Optional[str] = None,
     category: Optional[str] = None,
+    threads: Optional[int] = None,
 ) -> None:
     """Build the TrainConfig from the options (or the run folder on --resume) and train."""
     from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
@@ -497,7 +500,7 @@ def _train(
 
     if resume is not None:
         cfg = load_run_config(resume)
-        changes = {"out": str(resume), "device": device, "workers": workers, "compile": compile}
+        changes = {"out": str(resume), "device": device, "workers": workers, "compile": compile, "threads": threads}
         if epochs is not None:
             changes["epochs"] = epochs
         changes["max_steps"] = max_steps
@@ -537,6 +540,7 @@ def _train(
             max_steps=max_steps,
             compile=compile,
             prepared=prepared,
+            threads=threads,
         )
     try:
         result = train(cfg, resume=resume is not None, overwrite=overwrite)
@@ -556,7 +560,8 @@ epoch validates (L1, SSIM, PSNR), appends to `RUN/metrics.jsonl`, draws
 `RUN/samples/epoch_NNN.png` (input | prediction | target) and saves `RUN/last.safetensors` and
 `RUN/best.safetensors` (lowest validation L1). Ctrl-C saves a resumable checkpoint;
 `--resume RUN` continues exactly where it stopped. Uses CUDA when available (bf16 autocast,
-channels_last).
+channels_last); on a CPU: fp32, `--threads` threads with sleeping idle threads
+(OMP_WAIT_POLICY=PASSIVE unless set), batch 8 unless `--bs`, no compilation unless `--compile`.
 
 Several GPUs: `torchrun --nproc_per_node=N --no-python clothes-extractor train-gan ...` trains with DDP
 (NCCL; gloo on CPU); `--bs` is per process; only rank 0 writes. The discriminator's batch norm
@@ -595,7 +600,7 @@ def train_unet_command(
     encoder: _EncoderOpt = "resnet34",
     encoder_weights: _EncoderWeightsOpt = "imagenet",
     epochs: _EpochsOpt = None,
-    bs: _BsOpt = 32,
+    bs: _BsOpt = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 3e-4].", rich_help_panel=_RUN_PANEL)] = None,
     l1: Annotated[float, typer.Option("--l1", min=0, help="Weight of L1.", rich_help_panel=_LOSS_PANEL)] = 1.0,
     perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off, no VGG needed).", rich_help_panel=_LOSS_PANEL)] = 0.3,
@@ -608,6 +613,7 @@ def train_unet_command(
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
+    threads: _ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -615,7 +621,7 @@ def train_unet_command(
         lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
         vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
         max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
+        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category, threads=threads,
     )
 
 
@@ -647,7 +653,7 @@ def train_gan_command(
     encoder_weights: _EncoderWeightsOpt = "imagenet",
     norm_d: Annotated[str, typer.Option("--norm-d", help="Discriminator norm: batch or instance.", rich_help_panel=_MODEL_PANEL)] = "batch",
     epochs: _EpochsOpt = None,
-    bs: _BsOpt = 32,
+    bs: _BsOpt = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 2e-4]; Adam betas (0.5, 0.999).", rich_help_panel=_RUN_PANEL)] = None,
     lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.", rich_help_panel=_RUN_PANEL)] = 2e-4,
     lambda_l1: Annotated[float, typer.Option("--lambda-l1", "--l1", min=0, help="Weight of L1 (pix2pix lambda).", rich_help_panel=_LOSS_PANEL)] = 100.0,
@@ -662,6 +668,7 @@ def train_gan_command(
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
+    threads: _ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     _train(
@@ -669,7 +676,7 @@ def train_gan_command(
         lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
         norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
         resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category,
+        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category, threads=threads,
     )
 
 
@@ -708,6 +715,7 @@ def train_segmenter_command(
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
+    threads: _ThreadsOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
 ) -> None:
     """Train a garment segmenter on the photos and their `image-parse-v3` parse maps.
@@ -731,7 +739,7 @@ def train_segmenter_command(
         cfg = load_run_config(resume)
         if not isinstance(cfg, SegmenterConfig):
             raise ConfigError(f"{resume} is a generator run; resume it with train-unet or train-gan")
-        changes: dict = {"out": str(resume), "device": device, "workers": workers, "max_steps": max_steps, "compile": compile}
+        changes: dict = {"out": str(resume), "device": device, "workers": workers, "max_steps": max_steps, "compile": compile, "threads": threads}
         if epochs is not None:
             changes["epochs"] = epochs
         cfg = cfg.with_changes(**changes)
@@ -762,6 +770,7 @@ def train_segmenter_command(
             device=device,
             max_steps=max_steps,
             compile=compile,
+            threads=threads,
         )
     try:
         result = fit(SegmenterTask(cfg), resume=resume is not None, overwrite=overwrite)
@@ -796,7 +805,7 @@ _EVAL_RUN_PANEL = "Run"
 @handle_errors
 def evaluate_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Data set root (holds train/, test/, val_ids.txt).", rich_help_panel=_EVAL_PANEL)],
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint (.safetensors, or an exported .onnx run by onnxruntime) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EVAL_PANEL)] = None,
     layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected].", rich_help_panel=_EVAL_PANEL)] = None,
     category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories to score, e.g. dresses [default: all three].", rich_help_panel=_EVAL_PANEL)] = None,
     split: Annotated[str, typer.Option("--split", help="val (DATA/val_ids.txt over train/), test (all of DATA/test/) or FILE (an id list or pair file).", rich_help_panel=_EVAL_PANEL)] = "val",
@@ -898,6 +907,7 @@ _EXTRACT_RUN_PANEL = "Run"
         "  clothes-extractor extract person.jpg parse.png -o shirt.png -c best.safetensors --transparent\n\n"
         "  clothes-extractor extract --images photos/ --masks masks/ -o out/ -c runs/train-gan --viton-layout\n\n"
         "  clothes-extractor extract person.jpg -o shirt.png -c runs/train-gan --segmenter runs/train-segmenter\n\n"
+        "  clothes-extractor extract person.jpg mask.png -o shirt.png -c generator.onnx\n\n"
         "  clothes-extractor extract --images photos/ -o out/ -c runs/train-gan --segmenter runs/train-segmenter"
     ),
 )
@@ -906,10 +916,10 @@ def extract_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     mask: Annotated[Optional[Path], typer.Argument(metavar="MASK", help="Garment mask of the same size: parse map, binary mask or colour-coded parse image; optional with --segmenter.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output file (.png or .jpg); in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("-c", "--checkpoint", metavar="CKPT", help="A .safetensors checkpoint, an exported .onnx (run by onnxruntime) or a training run folder (its best.safetensors) [default: the built-in generator].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     masks: Annotated[Optional[Path], typer.Option("--masks", metavar="DIR", help="Folder mode: folder of masks, same file stems as the photos.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
-    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors or .onnx) or run folder (train-segmenter): predicts the garment mask where none is given [default: the built-in segmenter when there is no mask].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     mask_kind: Annotated[str, typer.Option("--mask-kind", help="auto, labels, binary or colours.", rich_help_panel=_EXTRACT_IO_PANEL)] = "auto",
     category: Annotated[Optional[str], typer.Option("--category", help="The garment to extract, for a model trained on several Dress Code categories: upper_body, lower_body or dresses.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     viton_layout: Annotated[bool, typer.Option("--viton-layout", help="Folder mode: write `cloth/<id>.jpg` (on white) and `cloth-mask/<id>.jpg`.", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
@@ -991,7 +1001,7 @@ def extract_command(
 def segment_command(
     photo: Annotated[Optional[Path], typer.Argument(metavar="PHOTO", help="Person photo (JPEG, PNG, ...), any size.", show_default=False)] = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Output .png; in folder mode the output folder.", rich_help_panel=_EXTRACT_IO_PANEL)] = ...,
-    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors) or run folder from train-segmenter [default: the built-in segmenter].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
+    segmenter: Annotated[Optional[Path], typer.Option("-s", "--segmenter", metavar="SEG", help="A segmenter checkpoint (.safetensors, or an exported .onnx) or run folder from train-segmenter [default: the built-in segmenter].", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     images: Annotated[Optional[Path], typer.Option("--images", metavar="DIR", help="Folder mode: folder of person photos; writes OUTDIR/`<stem>`.png.", rich_help_panel=_EXTRACT_IO_PANEL)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (folder mode: instead of skipping them).", rich_help_panel=_EXTRACT_IO_PANEL)] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Folder mode: photos per model call.", rich_help_panel=_EXTRACT_RUN_PANEL)] = 8,
@@ -1096,6 +1106,62 @@ def serve_command(
 
     serve(cfg, say=say)
     typer.echo("stopped; temporary files removed")
+# --- export --------------------------------------------------------------------------------------
+
+
+@app.command(
+    "export",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor export runs/train-gan -o generator.onnx\n\n"
+        "  clothes-extractor export runs/train-segmenter/best.safetensors -o segmenter.onnx\n\n"
+        "  clothes-extractor export runs/train-gan -o generator-int8.onnx --int8 --calibrate data/vitonhd-256\n\n"
+        "  clothes-extractor extract person.jpg parse.png -o shirt.png -c generator.onnx"
+    ),
+)
+@handle_errors
+def export_command(
+    checkpoint: Annotated[Optional[Path], typer.Argument(metavar="CKPT", help="A generator or segmenter checkpoint (.safetensors) or run folder.", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx file to write.")] = ...,
+    default: Annotated[Optional[str], typer.Option("--default", metavar="KIND", help="Export the shipped default model instead of CKPT: generator or segmenter.")] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Quantize to int8: static with --calibrate, else dynamic.")] = False,
+    calibrate: Annotated[Optional[Path], typer.Option("--calibrate", metavar="DATA", help="With --int8: a data set (VITON-HD, VITON or Dress Code layout) whose first --samples usable samples of --split calibrate a static quantization.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split folder of --calibrate: train or test.")] = "train",
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Calibration samples.")] = 16,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+) -> None:
+    """Export a checkpoint to ONNX, to run it with onnxruntime alone (no PyTorch).
+
+    The graph takes `image`, float32 (batch, 3, H, W) in [-1, 1] (uint8 RGB / 127.5 - 1) with a
+    dynamic batch axis, and returns `rgb` and `alpha_logit` (a generator) or `logits` (a
+    segmenter). The checkpoint's metadata (model, preprocessing, label set, training, metrics,
+    model card) goes into the ONNX metadata, so the file is as self-describing as the
+    checkpoint: `extract`, `segment` and `evaluate` take the .onnx wherever they take a
+    checkpoint (`pip install "clothes-extractor[onnx]"`). The written file is checked against
+    the checkpoint through onnxruntime before the command ends. Written atomically.
+    """
+    from clothes_extractor.export import ExportConfig, export_onnx
+    from clothes_extractor.pretrained import KINDS, resolve
+
+    if (checkpoint is None) == (default is None):
+        raise fail("give a checkpoint CKPT, or --default generator|segmenter for a shipped model (not both)", 2)
+    if default is not None and default not in KINDS:
+        raise fail(f"--default {default!r} is not one of {', '.join(KINDS)}", 2)
+    cfg = ExportConfig(
+        checkpoint=resolve(checkpoint, default), out=output, int8=int8, calibrate=calibrate, split=split,
+        samples=samples, overwrite=overwrite,
+    )
+    result = export_onnx(cfg)
+    what = {None: "fp32", "dynamic": "int8, dynamic", "static": "int8, static"}[result.quantization]
+    check = result.check
+    if "max_level_difference" in check:
+        agree = f"max {check['max_level_difference']}/255, mean {check['mean_level_difference']:.3f}/255 from the checkpoint"
+    else:
+        agree = f"argmax differs from the checkpoint's on {100 * check['argmax_disagreement']:.3f}% of the pixels"
+    typer.echo(
+        f"wrote {result.path} ({result.kind}, {what}, {result.size_bytes / 1e6:.1f} MB) in {result.seconds:.1f} s; "
+        f"checked with onnxruntime on {check['samples']} inputs: {agree}"
+    )
 
 
 # --- demo ----------------------------------------------------------------------------------------
@@ -1149,6 +1215,9 @@ def demo_command(
 
 
 def main() -> None:
+    from clothes_extractor.runtime import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before any command imports torch (see clothes_extractor.runtime)
     app()
 
 

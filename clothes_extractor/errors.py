@@ -19,3 +19,7 @@ class CheckpointError(ClothesExtractorError):
 
 class WeightsUnavailableError(ClothesExtractorError):
     """Pretrained weights were asked for but are neither cached nor downloadable."""
+
+
+class MissingDependencyError(ClothesExtractorError):
+    """An optional extra (e.g. ``[onnx]``) is needed for what was asked and is not installed."""

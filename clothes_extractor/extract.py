@@ -345,7 +345,11 @@ class Extractor:
 
 
 def load_extractor(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Extractor:
-    """A checkpoint file or run folder -> :class:`Extractor` (CheckpointError if it is not one of ours)."""
+    """A checkpoint file or run folder -> :class:`Extractor` (CheckpointError if it is not one of ours).
+
+    An exported ``.onnx`` (`clothes-extractor export`) gives an Extractor whose model is run by
+    onnxruntime (:class:`~clothes_extractor.onnx_model.OnnxModel`): same preprocessing, same
+    compositing, same results within 1/255."""
     try:
         model, meta = load_generator(checkpoint, device)
     except CheckpointError as exc:

@@ -81,23 +81,55 @@ class L1Loss(nn.Module):
 # ----------------------------------------------------------------------------------- SSIM
 
 
+SSIM_SIGMA = 1.5  # kornia's Gaussian window: sigma 1.5 whatever the number of taps
+SSIM_C1 = 0.01**2  # (k1 L)^2 with L = 1 (images in [0, 1])
+SSIM_C2 = 0.03**2
+SSIM_EPS = 1e-12  # kornia's default, added to the denominator
+
+
+def _gaussian_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter of every channel with reflect padding ('same' size), the two
+    depthwise convolutions of ``kornia.filters.filter2d_separable``."""
+    C, r = x.shape[1], kernel.shape[0] // 2
+    out = F.conv2d(F.pad(x, [r, r, 0, 0], mode="reflect"), kernel.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
+    return F.conv2d(F.pad(out, [0, 0, r, r], mode="reflect"), kernel.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
+
+
 def ssim_loss(pred: torch.Tensor, target: torch.Tensor, window_size: int = 11) -> torch.Tensor:
-    """Structural dissimilarity through ``kornia.losses.ssim_loss``, kept as kornia defines it.
+    """Structural dissimilarity, exactly ``kornia.losses.ssim_loss`` on images mapped to [0, 1].
 
     Args:
-        pred: (B, C, H, W) in [-1, 1].
+        pred: (B, C, H, W) in [-1, 1]; H and W larger than ``window_size // 2``.
         target: (B, C, H, W) in [-1, 1].
-        window_size: side of the Gaussian window (odd).
+        window_size: side of the Gaussian window (odd; sigma 1.5).
 
     Returns:
         scalar ``(1 - SSIM) / 2`` in [0, 1] (NOT ``1 - SSIM``): 0 for identical images, 0.5
         for uncorrelated ones. Both images are mapped to [0, 1] first (``max_val=1``); the mean
-        runs over batch, channels and pixels (``padding="same"``). Symmetric.
+        runs over batch, channels and pixels (``padding="same"``, reflect borders); the
+        per-pixel value is clamped to [0, 1] as kornia does. Symmetric.
+
+    Cost: kornia filters the five moments (x, y, x^2, y^2, xy) one call each, with a graph for
+    all. Here the moments that depend on ``pred`` are filtered in one call, and those of a
+    target that needs no gradient in another, without a graph: the same arithmetic, element
+    for element, so the value and the gradients are kornia's (tested to 1e-6).
     """
     _check_images(pred, target)
     if window_size < 1 or window_size % 2 == 0:
         raise ValueError(f"window_size must be a positive odd number, got {window_size}")
-    return kornia.losses.ssim_loss(to_unit_range(pred), to_unit_range(target), window_size, max_val=1.0)
+    dtype = torch.promote_types(torch.promote_types(pred.dtype, target.dtype), torch.float32)  # half -> float32
+    x, y = to_unit_range(pred.to(dtype)), to_unit_range(target.to(dtype))
+    kernel = kornia.filters.get_gaussian_kernel1d(window_size, SSIM_SIGMA, device=x.device, dtype=dtype).reshape(-1)
+    C = x.shape[1]
+    with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
+        mu_y, e_yy = _gaussian_blur(torch.cat([y, y * y], dim=1), kernel).split(C, dim=1)
+    mu_x, e_xx, e_xy = _gaussian_blur(torch.cat([x, x * x, x * y], dim=1), kernel).split(C, dim=1)
+    mu_xx, mu_yy, mu_xy = mu_x**2, mu_y**2, mu_x * mu_y
+    sigma_xx, sigma_yy, sigma_xy = e_xx - mu_xx, e_yy - mu_yy, e_xy - mu_xy
+    num = (2.0 * mu_xy + SSIM_C1) * (2.0 * sigma_xy + SSIM_C2)
+    den = (mu_xx + mu_yy + SSIM_C1) * (sigma_xx + sigma_yy + SSIM_C2)
+    ssim_map = num / (den + SSIM_EPS)
+    return torch.clamp((1.0 - ssim_map) / 2, min=0, max=1).mean()
 
 
 class SSIMLoss(nn.Module):
@@ -133,9 +165,13 @@ class VGG16Features(nn.Module):
         last = max(VGG16_LAYERS.values())
         self.features = vgg16_features(pretrained)[: last + 1]  # truncated after relu4_3
         self.layer_indices = tuple(sorted(VGG16_LAYERS.values()))
-        for module in self.features:
+        for i, module in enumerate(self.features):
             if isinstance(module, nn.ReLU):
-                module.inplace = False  # the returned activations must not be overwritten
+                # In place (no new tensor, and autograd allows it: a ReLU's backward reads its
+                # output, a convolution's its input), except right after a returned feature,
+                # which must not be overwritten. In VGG16 a feature is always followed by a
+                # max-pool or is the last layer, so every ReLU is in place.
+                module.inplace = (i - 1) not in self.layer_indices
         self.features.requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -175,13 +211,18 @@ def perceptual_loss(pred: torch.Tensor, target: torch.Tensor, vgg: VGG16Features
     Returns:
         scalar ``mean_l(mean |phi_l(pred) - phi_l(target)|)`` over l in relu1_2, relu2_2,
         relu3_3, relu4_3 (each layer's L1 is a mean over its elements, then the four are
-        averaged, not summed); 0 for identical images; symmetric. Both images go through
-        ``vgg`` in one batch.
+        averaged, not summed); 0 for identical images; symmetric.
+
+    Cost: the two images go through ``vgg`` separately, and a target that does not require a
+    gradient (the usual case: a data set image) goes through without recording a graph, so the
+    backward pass runs through VGG for ``pred`` alone; the value and the gradients are those of
+    one batch of both.
     """
     _check_images(pred, target)
-    B = pred.shape[0]
-    feats = vgg(torch.cat([pred, target], dim=0))
-    return torch.stack([F.l1_loss(f[:B], f[B:]) for f in feats]).mean()
+    pred_features = vgg(pred)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and target.requires_grad):
+        target_features = vgg(target)
+    return torch.stack([F.l1_loss(p, t) for p, t in zip(pred_features, target_features)]).mean()
 
 
 class PerceptualLoss(nn.Module):

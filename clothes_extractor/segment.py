@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from clothes_extractor.checkpoint import load_into, load_state_dict, read_meta
+from clothes_extractor.checkpoint import is_onnx, load_into, load_state_dict, read_meta
 from clothes_extractor.data.dataset import to_tensor
 from clothes_extractor.data.labels import LabelSet
 from clothes_extractor.data.segmentation import SegmentationPreprocess, crop_to_photo, fit_photo
@@ -125,7 +125,8 @@ def load_segmenter_model(path: str | os.PathLike, device: str | torch.device = "
     """Rebuild a segmentation model from a checkpoint alone: (model in eval mode, metadata).
 
     Built with ``encoder_weights=None``, then given the checkpoint's weights: never touches the
-    network. CheckpointError if the file holds another kind of model.
+    network. CheckpointError if the file holds another kind of model. An ``.onnx`` file gives an
+    :class:`~clothes_extractor.onnx_model.OnnxModel`, called the same way.
     """
     from clothes_extractor.models.segmenter import SegmentationModelConfig, build_segmentation_model
 
@@ -135,6 +136,10 @@ def load_segmenter_model(path: str | os.PathLike, device: str | torch.device = "
         raise CheckpointError(f"{meta['path']} holds a {meta.get('kind')!r} model, not a garment segmenter{hint}")
     try:
         cfg = SegmentationModelConfig.from_dict({**meta["segmenter"], "encoder_weights": None})
+        if is_onnx(meta["path"]):
+            from clothes_extractor.onnx_model import OnnxModel
+
+            return OnnxModel.load(meta, cfg, device), meta
         model = build_segmentation_model(cfg)
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{meta['path']} has an unreadable model description: {exc}") from None
@@ -143,7 +148,7 @@ def load_segmenter_model(path: str | os.PathLike, device: str | torch.device = "
 
 
 def load_segmenter(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Segmenter:
-    """A segmenter checkpoint file or run folder -> :class:`Segmenter`."""
+    """A segmenter checkpoint file, run folder or exported ``.onnx`` -> :class:`Segmenter`."""
     model, meta = load_segmenter_model(checkpoint, device)
     seg = Segmenter(model, meta, device)
     if seg.num_classes != model.config.classes:

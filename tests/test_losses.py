@@ -108,6 +108,31 @@ def test_ssim_is_kornias_half_dissimilarity_on_unit_range():
     assert ssim_loss(a, b).item() == pytest.approx(((1 - ssim) / 2).item(), rel=1e-5)  # (1 - SSIM) / 2
 
 
+@pytest.mark.parametrize(
+    ("shape", "window", "dtype", "target_requires_grad"),
+    [((2, 3, 32, 32), 11, torch.float32, False), ((3, 3, 40, 24), 5, torch.float32, True), ((1, 1, 17, 23), 11, torch.float64, False)],
+)
+def test_ssim_equals_kornia_with_its_gradients(shape, window, dtype, target_requires_grad):
+    """The fast path (pred's moments in one filter call, the target's without a graph) against
+    the straightforward definition: kornia.losses.ssim_loss on [0, 1] images."""
+    import kornia
+
+    pred0, target0 = images(30, shape).to(dtype), images(31, shape).to(dtype)
+    pred_a, target_a = pred0.clone().requires_grad_(True), target0.clone().requires_grad_(target_requires_grad)
+    pred_b, target_b = pred0.clone().requires_grad_(True), target0.clone().requires_grad_(target_requires_grad)
+    fast = ssim_loss(pred_a, target_a, window)
+    reference = kornia.losses.ssim_loss((pred_b + 1) / 2, (target_b + 1) / 2, window, max_val=1.0)
+    assert fast.dtype == reference.dtype == dtype
+    assert fast.item() == pytest.approx(reference.item(), rel=1e-6, abs=1e-7)
+    fast.backward()
+    reference.backward()
+    assert torch.allclose(pred_a.grad, pred_b.grad, rtol=1e-5, atol=1e-10)
+    if target_requires_grad:
+        assert torch.allclose(target_a.grad, target_b.grad, rtol=1e-5, atol=1e-10)
+    with torch.no_grad():  # validation calls it without a graph
+        assert ssim_loss(pred0, target0, window).item() == pytest.approx(reference.item(), rel=1e-6, abs=1e-7)
+
+
 def test_ssim_of_a_different_image_is_positive_and_bounded():
     a = images(9)
     value = ssim_loss(a, -a).item()  # negatively correlated: SSIM < 0
@@ -151,6 +176,64 @@ def test_perceptual_is_the_mean_over_layers_of_feature_l1(perceptual):
     fa, fb = perceptual.vgg(a), perceptual.vgg(b)
     expected = sum(F.l1_loss(x, y) for x, y in zip(fa, fb)) / 4
     assert perceptual(a, b).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def _perceptual_reference(pred: torch.Tensor, target: torch.Tensor, vgg: VGG16Features) -> torch.Tensor:
+    """The definition the fast path must equal: both images in one batch, with a graph for
+    both, through a copy of the VGG whose ReLUs are not in place."""
+    import copy
+
+    features = copy.deepcopy(vgg.features)
+    for m in features:
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+    B = pred.shape[0]
+    h = ((torch.cat([pred, target]) + 1) / 2 - vgg.mean) / vgg.std
+    out = []
+    for i, layer in enumerate(features):
+        h = layer(h)
+        if i in vgg.layer_indices:
+            out.append(h)
+    return torch.stack([F.l1_loss(f[:B], f[B:]) for f in out]).mean()
+
+
+@pytest.mark.parametrize("target_requires_grad", [False, True])
+def test_perceptual_equals_the_one_batch_definition_with_its_gradients(perceptual, target_requires_grad):
+    pred0, target0 = images(20, shape=(3, 3, 48, 40)), images(21, shape=(3, 3, 48, 40))
+    pred_a, target_a = pred0.clone().requires_grad_(True), target0.clone().requires_grad_(target_requires_grad)
+    pred_b, target_b = pred0.clone().requires_grad_(True), target0.clone().requires_grad_(target_requires_grad)
+    fast = perceptual(pred_a, target_a)
+    reference = _perceptual_reference(pred_b, target_b, perceptual.vgg)
+    assert fast.item() == pytest.approx(reference.item(), rel=1e-6, abs=1e-7)
+    fast.backward()
+    reference.backward()
+    assert torch.allclose(pred_a.grad, pred_b.grad, rtol=1e-5, atol=1e-9)
+    if target_requires_grad:  # a target with a graph keeps it (the loss is symmetric)
+        assert torch.allclose(target_a.grad, target_b.grad, rtol=1e-5, atol=1e-9)
+    assert pred0.equal(pred_a.detach()) and target0.equal(target_a.detach())  # inputs never overwritten
+
+
+def test_perceptual_records_no_graph_for_the_target(perceptual):
+    """The point of the fast path: VGG sees the target without a graph, so the backward pass
+    runs through it for pred only."""
+    calls = []
+    hook = perceptual.vgg.register_forward_hook(lambda m, args, out: calls.append((args[0].shape[0], [f.requires_grad for f in out])))
+    try:
+        perceptual(images(22).requires_grad_(True), images(23))
+    finally:
+        hook.remove()
+    assert calls == [(2, [True] * 4), (2, [False] * 4)]
+
+
+def test_perceptual_relus_are_in_place_but_features_survive(perceptual):
+    assert all(m.inplace for m in perceptual.vgg.features if isinstance(m, torch.nn.ReLU))
+    x = images(24)
+    feats = perceptual.vgg(x)
+    h = ((x + 1) / 2 - perceptual.vgg.mean) / perceptual.vgg.std
+    for i, layer in enumerate(perceptual.vgg.features):
+        h = layer(h.clone())
+        if i in perceptual.vgg.layer_indices:
+            assert torch.equal(feats[perceptual.vgg.layer_indices.index(i)], h)
 
 
 def test_perceptual_buffers_move_with_to():

@@ -19,10 +19,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from clothes_extractor.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SPLITS = ("train", "test")
 
@@ -130,6 +132,8 @@ class Layout:
         return tuple(dict.fromkeys(p.split("/")[0] for p in (self.photo, self.parse, self.garment)))
 
     def to_cihp(self, labels: np.ndarray) -> np.ndarray:
+        import numpy as np  # only here: the data commands start without numpy
+
         if self.label_map is None:
             return labels
         if labels.size and labels.max() >= len(self.label_map):

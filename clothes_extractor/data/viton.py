@@ -1,6 +1,7 @@
 """The VITON-HD layout: folders, labels, palette, sample ids, and reading one sample's files.
 
-No torch here: `split`, `downsample` and `make-sample-data` use this module and must start fast.
+No torch here, and numpy only inside the functions that return arrays: `split`, `downsample`
+and `make-sample-data` use this module and must start fast.
 
 Layout of a data set root (``zalando-hd-resized/`` or a downsampled copy)::
 
@@ -21,14 +22,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PIL import Image
 
-from clothes_extractor.data.garment_alpha import garment_alpha
 from clothes_extractor.data.layouts import SPLITS, Split, open_split
 from clothes_extractor.errors import DataError
 from clothes_extractor.fileio import open_image
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 # CIHP labels, the index of each is its value in image-parse-v3.
@@ -174,6 +177,8 @@ def check_complete(split_dir: Split | Path, ids: Sequence[str]) -> None:
 
 def read_label_map(path: Path, sample_id: str | None = None) -> np.ndarray:
     """A parse map as (H, W) uint8 label indices. Rejects images that are not label maps."""
+    import numpy as np
+
     who = f"sample {sample_id}: " if sample_id else ""
     image = open_image(path, f"{who}parse map")
     if image.mode not in ("P", "L"):
@@ -192,12 +197,16 @@ def read_label_map(path: Path, sample_id: str | None = None) -> np.ndarray:
 
 def read_mask(path: Path, sample_id: str | None = None, what: str = "mask") -> np.ndarray:
     """A greyscale mask as (H, W) bool (threshold 128, which absorbs JPEG ringing)."""
+    import numpy as np
+
     who = f"sample {sample_id}: " if sample_id else ""
     image = open_image(path, f"{who}{what}")
     return np.asarray(image.convert("L")) >= MASK_THRESHOLD
 
 
 def read_rgb_image(path: Path, sample_id: str | None = None, what: str = "image") -> np.ndarray:
+    import numpy as np
+
     who = f"sample {sample_id}: " if sample_id else ""
     return np.asarray(open_image(path, f"{who}{what}").convert("RGB"))
 
@@ -217,6 +226,8 @@ class RawSample:
 
 def read_parse(split: Split, sample_id: str) -> np.ndarray:
     """A sample's parse map as (H, W) CIHP label indices, whatever the data set's own labels."""
+    import numpy as np
+
     layout = split.layout
     path = split.files(sample_id).parse
     if layout.label_map is None:
@@ -247,6 +258,8 @@ def read_sample(split_dir: Split | Path, sample_id: str) -> RawSample:
         )
     cloth = read_rgb_image(files.garment, sample_id, "cloth image")
     if files.garment_mask is None:
+        from clothes_extractor.data.garment_alpha import garment_alpha
+
         cloth_mask = garment_alpha(cloth)
     else:
         cloth_mask = read_mask(files.garment_mask, sample_id, "cloth mask")
@@ -261,6 +274,8 @@ def read_sample(split_dir: Split | Path, sample_id: str) -> RawSample:
 
 def garment_mask(parse: np.ndarray, labels: tuple[int, ...] = DEFAULT_GARMENT_LABELS) -> np.ndarray:
     """(H, W) bool: pixels whose label is in the garment set."""
+    import numpy as np
+
     return np.isin(parse, labels)
 
 
@@ -272,6 +287,8 @@ def has_garment(split_dir: Split | Path, sample_id: str, labels: tuple[int, ...]
 
 def to_palette_image(labels: np.ndarray, palette: list[int] | None = None) -> Image.Image:
     """(H, W) uint8 label indices -> palette PNG image with the VITON palette."""
+    import numpy as np
+
     image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8))
     image.putpalette(palette or VITON_PALETTE)  # turns the L image into P, indices unchanged
     return image

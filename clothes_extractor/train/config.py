@@ -12,6 +12,7 @@ from clothes_extractor.data.layouts import data_root
 from clothes_extractor.errors import ConfigError
 
 MODES = ("unet", "gan")
+DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 8}  # LoopConfig.batch_size=None, by device type
 GAN_MODES = ("vanilla", "lsgan")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -31,12 +32,16 @@ class LoopConfig:
     train_list: str | None = None  # default: <data>/train_ids.txt (written by `split`)
     val_list: str | None = None  # default: <data>/val_ids.txt
     epochs: int = 200
-    batch_size: int = 32  # per process: under torchrun the global batch is batch_size x processes
+    # Per process (under torchrun the global batch is batch_size x processes). None: the device's
+    # default, set when training starts (DEFAULT_BATCH_SIZE: 32 on CUDA, 8 on a CPU, where
+    # larger batches gave fewer samples/s: benchmarks/cpu_recipe.py, section batch).
+    batch_size: int | None = None
     workers: int = 2
     seed: int = 42
     device: str = "auto"
     max_steps: int | None = None
     compile: bool = False  # torch.compile the trained networks (CUDA runs; slow to start)
+    threads: int | None = None  # CPU intra-op threads [default: torch's, the machine's cores]
     sample_count: int = 8  # validation samples shown in samples/epoch_NNN.png
 
     task = "generator"  # class attribute, not a field: which task config.json belongs to
@@ -45,10 +50,12 @@ class LoopConfig:
         if self.device not in DEVICES:
             raise ConfigError(f"--device {self.device!r} is not one of {', '.join(DEVICES)}")
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError("--max-steps must be at least 1")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("--threads must be at least 1")
 
     @property
     def data_root(self):

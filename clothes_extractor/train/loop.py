@@ -46,7 +46,7 @@ from torch.utils.data.distributed import DistributedSampler
 from clothes_extractor.checkpoint import load_into, load_state, load_state_dict, read_meta, save_checkpoint, save_state
 from clothes_extractor.errors import ClothesExtractorError, ConfigError
 from clothes_extractor.fileio import atomic_write_text, save_image
-from clothes_extractor.train.config import LoopConfig, TrainConfig
+from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, LoopConfig, TrainConfig
 from clothes_extractor.train.task import TrainTask
 
 
@@ -83,6 +83,31 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
     return torch.device(name)
+
+
+# channels_last on the CPU: measured on the default models' recipe (resnet18 UNet, 256x192,
+# benchmarks/cpu_recipe.py, section layout), it used the same CPU seconds per step as the
+# contiguous layout, so the CPU keeps contiguous tensors (and its exact results). On CUDA it feeds
+# the tensor cores (with bf16 autocast).
+CPU_CHANNELS_LAST = False
+
+
+def device_settings(device: torch.device, cfg: LoopConfig):
+    """What a run uses on ``device``: (channels_last, autocast factory, intra-op threads).
+
+    CUDA: channels_last, bf16 autocast for the networks (losses in fp32), cudnn.benchmark.
+    CPU: contiguous tensors (:data:`CPU_CHANNELS_LAST`), fp32, ``cfg.threads`` threads (default:
+    torch's, the machine's cores); OpenMP's wait policy is the process's
+    (:mod:`clothes_extractor.runtime`: the command line makes idle threads sleep). ``--compile``
+    stays off unless asked: on the CPU its compilation takes minutes (break-even measured by
+    benchmarks/cpu_recipe.py, section compile).
+    """
+    from clothes_extractor.runtime import cpu_threads
+
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        return True, (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), torch.get_num_threads()
+    return CPU_CHANNELS_LAST, nullcontext, cpu_threads(cfg.threads)
 
 
 @dataclass(frozen=True)
@@ -316,6 +341,8 @@ def train(cfg: LoopConfig, *, resume: bool = False, overwrite: bool = False, con
 def fit(task: TrainTask, *, resume: bool = False, overwrite: bool = False, console=None) -> TrainResult:
     """Run the epochs of ``task``; see the module docstring."""
     ctx = init_distributed(task.cfg.device)
+    if task.cfg.batch_size is None:  # the device's default, saved in config.json as a number
+        task.cfg = task.cfg.with_changes(batch_size=DEFAULT_BATCH_SIZE.get(ctx.device.type, DEFAULT_BATCH_SIZE["cpu"]))
     try:
         return _fit(task, ctx, resume, overwrite, console)
     finally:
@@ -335,10 +362,7 @@ def _fit(task: TrainTask, ctx: Dist, resume: bool, overwrite: bool, console) -> 
     console = console or Console(stderr=True)
     device = ctx.device
     cuda = device.type == "cuda"
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    channels_last = cuda
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+    channels_last, autocast, threads = device_settings(device, cfg)
     say = console.print if ctx.main else (lambda *a, **k: None)
 
     if not resume:
@@ -383,7 +407,8 @@ def _fit(task: TrainTask, ctx: Dist, resume: bool, overwrite: bool, console) -> 
     val_loader = _loader(val_ds, cfg, ctx, train=False)
     history: list[dict[str, Any]] = []
     procs = f", {ctx.world} processes x batch {cfg.batch_size}" if ctx.active else ""
-    say(f"training {task.kind} on {len(train_ds)} samples, validating on {len(val_ds)}, device {device}{procs}, run {run}")
+    cpu = "" if cuda else f" ({threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"
+    say(f"training {task.kind} on {len(train_ds)} samples, validating on {len(val_ds)}, device {device}{cpu}{procs}, run {run}")
     progress = Progress(
         TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),

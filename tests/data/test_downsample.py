@@ -290,3 +290,10 @@ def test_module_does_not_import_torch():
     code = "import sys, clothes_extractor.data.downsample; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_command_starts_without_numpy():
+    """numpy is a tenth of a second of start-up that downsample does not need."""
+    code = "import sys, clothes_extractor.cli, clothes_extractor.data.downsample; print(sorted(m for m in ('numpy', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

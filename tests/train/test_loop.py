@@ -328,3 +328,23 @@ def test_tensorboard_gets_scalars_and_pictures_when_installed(train_args, monkey
     assert {"train/l1", "val/l1", "val/ssim", "val/psnr"} <= scalars
     images = [c for c in calls if c[0] == "image"]
     assert len(images) == 1 and images[0][3] == "HWC" and images[0][2][2] == 3
+
+
+def test_cpu_settings_channels_last_fp32_and_threads():
+    from clothes_extractor.train.loop import CPU_CHANNELS_LAST, device_settings
+
+    cfg = TrainConfig(mode="unet", data="unused", out="unused", threads=1)
+    before = torch.get_num_threads()
+    try:
+        channels_last, autocast, threads = device_settings(torch.device("cpu"), cfg)
+        assert (channels_last, autocast, threads) == (CPU_CHANNELS_LAST, nullcontext, 1) and torch.get_num_threads() == 1
+        assert device_settings(torch.device("cpu"), cfg.with_changes(threads=None))[2] == 1  # None keeps torch's setting
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_threads_must_be_positive():
+    from clothes_extractor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--threads"):
+        TrainConfig(mode="unet", data="unused", out="unused", threads=0)

@@ -1,0 +1,45 @@
+"""Process-wide CPU settings, some of which only count if made before torch is imported.
+
+torch's CPU kernels run on OpenMP (libgomp), which reads its environment once, when torch
+loads. By default its idle threads spin-wait between parallel regions: on a dedicated machine
+that saves a wake-up, but on a shared one (other processes wanting the same cores) a spinning
+thread holds a core while its partner waits to be scheduled, and every parallel region waits
+for the slower of the two. Measured here on 2 busy cores (``benchmarks/cpu_recipe.py``, section
+threads): a resnet18 UNet step at 256x192 ran about twice as fast with ``OMP_WAIT_POLICY=PASSIVE``
+(idle threads sleep) as with the default, and close to one thread alone.
+
+:func:`prefer_passive_openmp` sets that default unless the user chose otherwise; the
+``clothes-extractor`` command calls it first thing. A Python program using the library sets
+``OMP_WAIT_POLICY`` itself, or calls this before its first ``import torch``.
+No torch import here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+
+OPENMP_DEFAULTS: dict[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def prefer_passive_openmp(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """Set :data:`OPENMP_DEFAULTS` in ``environ`` where the user has not set them.
+
+    Returns the variables it set (empty when the user's choices stand). Effective only when
+    torch has not been imported yet in this process (and in processes started from it).
+    """
+    chosen = {k: v for k, v in OPENMP_DEFAULTS.items() if k not in environ}
+    environ.update(chosen)
+    return chosen
+
+
+def cpu_threads(requested: int | None) -> int:
+    """Set and return torch's intra-op thread count: ``requested``, or torch's own default
+    (the machine's physical cores) when None."""
+    import torch
+
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"threads must be at least 1, got {requested}")
+        torch.set_num_threads(requested)
+    return torch.get_num_threads()

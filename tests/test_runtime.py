@@ -1,0 +1,45 @@
+"""CPU settings made before torch loads (OpenMP wait policy) and the thread count."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from clothes_extractor.runtime import OPENMP_DEFAULTS, cpu_threads, prefer_passive_openmp
+
+
+def test_passive_wait_policy_is_set_only_where_the_user_chose_nothing():
+    env: dict[str, str] = {}
+    assert prefer_passive_openmp(env) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert env == OPENMP_DEFAULTS
+    user = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert prefer_passive_openmp(user) == {}
+    assert user == {"OMP_WAIT_POLICY": "ACTIVE"}
+
+
+def test_the_command_sets_it_before_torch_loads():
+    """The environment the OpenMP runtime sees when a command imports torch."""
+    code = (
+        "import sys; sys.argv = ['clothes-extractor', '--version']\n"
+        "from clothes_extractor import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "import os; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split()[-2:] == ["False", "PASSIVE"]
+
+
+def test_cpu_threads_sets_and_reports():
+    before = torch.get_num_threads()
+    try:
+        assert cpu_threads(None) == before
+        assert cpu_threads(1) == 1 == torch.get_num_threads()
+        with pytest.raises(ValueError, match="at least 1"):
+            cpu_threads(0)
+    finally:
+        torch.set_num_threads(before)
