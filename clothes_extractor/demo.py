@@ -15,9 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 from clothes_extractor.errors import ConfigError, DataError
 
 
@@ -189,9 +186,9 @@ class ExamplesConfig:
     overwrite: bool = False
 
 
-def _tile(image: Image.Image, size: tuple[int, int], caption: str) -> Image.Image:
-    """``image`` fitted (aspect kept) on a white (w, h) tile with a caption on top."""
-    from PIL import ImageDraw, ImageOps
+def _tile(image, size: tuple[int, int], caption: str):
+    """``image`` (PIL) fitted (aspect kept) on a white (w, h) tile with a caption on top."""
+    from PIL import Image, ImageDraw, ImageOps
 
     tile = Image.new("RGB", size, "white")
     fitted = ImageOps.contain(image.convert("RGB"), (size[0], size[1] - 16))
@@ -200,8 +197,12 @@ def _tile(image: Image.Image, size: tuple[int, int], caption: str) -> Image.Imag
     return tile
 
 
-def mask_overlay(photo: np.ndarray, mask: np.ndarray) -> Image.Image:
-    """The photo with the garment mask tinted orange (the parse colour of upper clothes)."""
+def mask_overlay(photo, mask):
+    """(H, W, 3) uint8 photo, (H, W) bool mask -> PIL image, the garment tinted orange (the parse
+    colour of upper clothes). numpy and Pillow load here: the CLI imports this module at start."""
+    import numpy as np
+    from PIL import Image
+
     tinted = photo.astype(np.float32)
     tinted[mask] = 0.45 * tinted[mask] + 0.55 * np.array([254, 85, 0], np.float32)
     return Image.fromarray(tinted.astype(np.uint8))
@@ -210,6 +211,8 @@ def mask_overlay(photo: np.ndarray, mask: np.ndarray) -> Image.Image:
 def run_examples(cfg: ExamplesConfig) -> DemoResult:
     """The default segmenter and generator on real photos: one garment each and one picture
     (photo | predicted garment mask | extracted garment | true garment, where it ships)."""
+    from PIL import Image
+
     from clothes_extractor import pretrained
     from clothes_extractor.extract import ExtractConfig, check_output_path, load_extractor, predicted_mask, read_photo, render
     from clothes_extractor.fileio import save_image
