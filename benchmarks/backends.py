@@ -17,7 +17,9 @@ ratios of one run, not absolute numbers across runs. Per batch: ``per_photo_s`` 
 model + finish of :meth:`Extractor.extract_many`) / batch, ``model_s`` = the model call alone /
 batch; medians over the rounds. Peak memory: the process's VmHWM (Python, its imports, the model
 and the largest batch's activations) and ``model_peak_mb``, its growth over the process's size
-after the imports (torch, smp, onnxruntime for the ort backends), before the model loaded.
+after the imports (torch, smp, onnxruntime for the ort backends), before the model loaded. And
+``bare_onnxruntime_peak_rss_mb``: the README's deploy example (onnxruntime, numpy, Pillow; no
+torch) run as a process of its own on each ONNX model, one photo.
 
 Run by benchmarks/extract.py (its ``backends`` section), or alone::
 
@@ -157,7 +159,7 @@ def run(models: dict[str, str], photo: Path, mask: Path, *, threads=(1, 2), batc
             "model_s": round(statistics.median(v[1] for v in values), 4),
             "peak_rss_mb": round(mem["peak_rss_mb"]), "model_peak_mb": round(mem["peak_rss_mb"] - mem["base_rss_mb"]),
         })
-    return {"rows": rows, "speedups": speedups(rows), "rounds": rounds}
+    return {"rows": rows, "speedups": speedups(rows), "rounds": rounds, "bare_onnxruntime_peak_rss_mb": bare_peak_mb(models, photo, mask)}
 
 
 def describe(models: dict[str, str], photo: Path) -> dict:
@@ -174,6 +176,29 @@ def describe(models: dict[str, str], photo: Path) -> dict:
             "model_size": "x".join(map(str, meta["preprocess"]["size"])), "photo": photo.name,
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+
+
+def bare_peak_mb(models: dict[str, str], photo: Path, parse: Path) -> dict[str, int]:
+    """Peak RSS of the README's deploy example (onnxruntime, numpy and Pillow; no torch), run as
+    its own process on each ONNX model: what a server without a training stack holds."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+
+    text = (REPO / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index("## Deploy without PyTorch"):], re.S).group(1)
+    code += "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(photo, Path(tmp) / "person.jpg")
+        shutil.copy(parse, Path(tmp) / "parse.png")
+        for backend, path in models.items():
+            if backend.startswith("ort"):
+                shutil.copy(path, Path(tmp) / "generator.onnx")
+                done = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True)
+                out[backend] = round(int(done.stdout.split()[-1]) / 1024)
+    return out
 
 
 def speedups(rows: list[dict]) -> list[dict]:
@@ -197,7 +222,8 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['backend']} | {r['threads']} | {r['batch']} | {r['per_photo_s']:.3f} | {r['model_s']:.3f} | {r['peak_rss_mb']} | {r['model_peak_mb']} |")
     lines += ["", "| threads | batch | backend | x faster than | per photo | model |", "|---|---|---|---|---|---|"]
     lines += [f"| {s['threads']} | {s['batch']} | {s['backend']} | {s['vs']} | {s['per_photo_x']} | {s['model_x']} |" for s in result["speedups"]]
-    return "\n".join(lines)
+    bare = ", ".join(f"{k} {v} MB" for k, v in result["bare_onnxruntime_peak_rss_mb"].items())
+    return "\n".join(lines + ["", f"peak RSS of the README's onnxruntime + numpy + Pillow example (no torch): {bare}"])
 
 
 def main() -> None:
