@@ -269,20 +269,30 @@ def dedup_command(
         typer.echo(f"{len(result.unreadable)} image(s) missing or unreadable, left out (listed in {result.paths['duplicates']})")
 
 
-@app.command("downsample")
+@app.command(
+    "downsample",
+    epilog=(
+        "Examples:\n\n"
+        "  clothes-extractor downsample -f 20 -s 64\n\n"
+        "  clothes-extractor downsample -s 128 --src data/viton --dst data/viton-128\n\n"
+        "  clothes-extractor downsample -f 50 -s 256 --src data/DressCode --dst data/dresscode-256 --category upper_body,dresses"
+    ),
+)
 @handle_errors
 def downsample_command(
     files: Annotated[
         Optional[int],
-        typer.Option("-f", "--files", min=1, help="Keep the first N sample ids (sorted) of each split; all when absent."),
+        typer.Option("-f", "--files", min=1, help="Keep the first N sample ids (sorted) of each split (Dress Code: of each split of each category); all when absent."),
     ] = None,
     size: Annotated[
-        int, typer.Option("-s", "--size", min=1, help="Longest side of the output images, in pixels (aspect kept).")
+        int, typer.Option("-s", "--size", min=1, help="Longest side of the output images, in pixels (aspect kept; at most the source's).")
     ] = 256,
     src: Annotated[
-        Path, typer.Option("--src", help="VITON-HD root (holds train/, test/, *_pairs.txt).")
+        Path, typer.Option("--src", help="Data set root: VITON-HD or VITON (holds train/, test/, *_pairs.txt) or Dress Code (holds upper_body/, ...).")
     ] = Path("data/zalando-hd-resized"),
     dst: Annotated[Path, typer.Option("--dst", help="Where the reduced copy goes.")] = Path("data/zalando-low-res"),
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: every category in --src].")] = None,
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
     ] = None,
@@ -290,25 +300,27 @@ def downsample_command(
         bool, typer.Option("--overwrite", help="Replace a destination written at another size.")
     ] = False,
 ) -> None:
-    """Copy the first N samples of VITON-HD at a reduced size (a valid VITON-HD data set).
+    """Copy the first N samples of a data set at a reduced size, in its own layout.
 
-    Every file of a chosen sample (photo, parse map, cloth, masks, pose, ...) is written, so
-    all modalities stay matched; parse maps keep their palette and exact label indices. An
-    interrupted run resumes where it stopped.
-
-    Example: `clothes-extractor downsample -f 20 -s 64`
+    Works on the three layouts, detected from the folder: VITON-HD, VITON (2018) and Dress
+    Code. Every file of a chosen sample (photo, parse map, garment, masks, pose, ...) is
+    written, so all modalities stay matched; parse maps keep their palette and exact label
+    indices; pair files are copied for the chosen ids. It only reduces: a size larger than the
+    source photos is refused. An interrupted run resumes where it stopped.
     """
     from rich.markup import escape
 
     from clothes_extractor.data.downsample import downsample
 
-    report = downsample(src, dst, size=size, first=files, workers=workers, overwrite=overwrite)
+    report = downsample(
+        src, dst, size=size, first=files, layout=layout, categories=category, workers=workers, overwrite=overwrite
+    )
     err = _stderr()
     for path, message in report.failed:
         err.print(f"[bold red]failed:[/] {escape(f'{path}: {message}')}", highlight=False, soft_wrap=True)
     ids = ", ".join(f"{split or 'samples'}: {n}" for split, n in report.ids.items())
     typer.echo(
-        f"downsampled to {report.size}px into {report.dst} ({ids}): {report.written} written, "
+        f"downsampled {report.layout} to {report.size}px into {report.dst} ({ids}): {report.written} written, "
         f"{report.skipped} skipped (already done), {len(report.failed)} failed, "
         f"{report.missing} missing in the source; {report.seconds:.1f} s, "
         f"{report.files_per_second:.0f} files/s"

@@ -1,38 +1,36 @@
-"""`downsample`: a reduced-size copy of the first N samples of a VITON-HD data set.
+"""`downsample`: a reduced-size copy of the first N samples of a data set, in any of its layouts.
 
-The result is itself a VITON-HD-layout data set (same folders, same file names, pair files),
-so every other command reads it like the original. What it does, file by file:
+The result is a data set of the same layout (VITON-HD, VITON 2018 or Dress Code: detected from
+the folder, or ``layout``), with the same folders, file names and pair files, so every other
+command reads it like the original. What it does:
 
-- Sample ids come from ``image/`` of each split (``train/``, ``test/``; a root with only one of
-  them, or a split folder itself, works too), sorted; ``first`` keeps the first N of each split.
-  For each chosen id, the file of every folder of :data:`viton.FOLDERS` that exists in the
-  source is written, so all modalities of a sample stay matched. A file absent for an id is
-  counted as *missing*, not as a failure. Folders the layout does not know are ignored.
+- Where the samples are: VITON-HD and VITON have one folder per split (``train/``, ``test/``;
+  a root with only one of them, or a split folder itself, works too). Dress Code has one folder
+  per category (``upper_body/``, ``lower_body/``, ``dresses/``; ``categories`` picks some; a
+  category folder itself works too) and its pair files say which ids are train or test.
+- Which samples: ids come from the photos (sorted); ``first`` keeps the first N of each split,
+  and for Dress Code the first N of each split's pair files in each category (the first N
+  photos where a category has no pair file). For each chosen id, the file of every folder of
+  the layout's :attr:`~clothes_extractor.data.layouts.Layout.folders` that exists in the source
+  is written, so all modalities of a sample stay matched. A file absent for an id is counted as
+  *missing*, not as a failure. Folders and files the layout does not know are ignored.
 - Size: the longest side becomes ``size``, the other ``round(side * size / longest)``; the aspect
-  ratio is kept (768x1024 -> 48x64 at ``size=64``). No square canvas.
-- Photos (``image``, ``cloth``, ``agnostic-v3.2``, ``image-densepose``, ``openpose_img``):
-  JPEGs are decoded in libjpeg's draft mode (DCT scaling by 1/2, 1/4 or 1/8, never below the
-  target size), then resized with LANCZOS; JPEGs are saved at quality 95. PNGs keep their mode.
-- Label maps (:data:`viton.LABEL_MAP_FOLDERS`): nearest neighbour only, mode and palette kept,
-  so every output pixel is one of the source's label indices (never interpolated).
-- Masks (:data:`viton.MASK_FOLDERS`): greyscale stays greyscale. JPEG masks (``cloth-mask``,
-  near-binary with ringing already) are filtered like photos and stay mode ``L``; lossless PNG
-  masks (``agnostic-mask``) use nearest neighbour, so a binary mask stays binary.
-- ``openpose_json``: the 2-D keypoints (``*_keypoints_2d``: x, y, confidence triples) are scaled
-  by the photo's resize factor so they stay valid on the smaller photo; confidences and
-  everything else are copied unchanged (3-D keypoints too).
-- Pair files (``train_pairs.txt``, ``test_pairs.txt``) are copied, filtered to the lines whose
-  first column is a chosen id.
+  ratio is kept (768x1024 -> 48x64 at ``size=64``). No square canvas. A size larger than the
+  source photos is refused (``downsample`` never enlarges: a 192x256 VITON set stays at most 256).
+- How each file is resized (photos with LANCZOS, label maps with nearest neighbour and their
+  palette, masks, keypoints): :mod:`clothes_extractor.data.resize`.
+- Pair files (VITON's ``<split>_pairs.txt``; Dress Code's per category and at the root) are
+  copied, filtered to the lines whose first column is a chosen id.
 
 Safety: every file is written atomically (temporary file beside it + ``os.replace``), so a file
 that exists in the destination is complete and a rerun skips it (resume). The destination
-records its size in ``downsample.json``; a run with another size refuses to mix them unless
-``overwrite`` is set, which first deletes what an earlier run wrote (split folders, pair files,
-record). A rerun with the same size and another ``first`` adds the missing samples and rewrites
-the pair files for the ids of that run. A file that cannot be read is reported by name and the
-others go on.
+records its size and layout in ``downsample.json``; a run with another size or layout refuses
+to mix them unless ``overwrite`` is set, which first deletes what an earlier run wrote (split
+and category folders, pair files, record). A rerun with the same size and another ``first``
+adds the missing samples and rewrites the pair files for the ids of that run. A file that
+cannot be read is reported by name and the others go on.
 
-No torch here: this command must start fast.
+No torch and no numpy here: this command must start fast.
 """
 
 from __future__ import annotations
@@ -44,34 +42,40 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from clothes_extractor import __version__
-from clothes_extractor.data import viton
+from clothes_extractor.data.layouts import (
+    DRESSCODE,
+    DRESSCODE_CATEGORIES,
+    DRESSCODE_PAIR_FILES,
+    LAYOUTS,
+    SPLITS,
+    Layout,
+    detect_layout,
+    parse_categories,
+)
+from clothes_extractor.data.resize import (  # noqa: F401 - target_size, FileResult: public here too
+    FAILED,
+    SKIPPED,
+    WRITTEN,
+    FileResult,
+    FileTask,
+    kind_of,
+    process_file,
+    target_size,
+)
 from clothes_extractor.errors import ConfigError, DataError
-from clothes_extractor.fileio import atomic_path, atomic_write_text
+from clothes_extractor.fileio import atomic_write_text
 
 RECORD_NAME = "downsample.json"
-PAIR_FILES = tuple(f"{split}_pairs.txt" for split in viton.SPLITS)
-JPEG_QUALITY = 95
-KEYPOINTS_FOLDER = "openpose_json"
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
-
-WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
-
-# Errors that mean "this file is not a readable image" (PIL raises all of these).
-_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
-
-
-@dataclass(frozen=True)
-class FileResult:
-    status: str  # WRITTEN, SKIPPED or FAILED
-    path: Path  # the source file
-    message: str = ""
+VITON_PAIR_FILES = tuple(f"{split}_pairs.txt" for split in SPLITS)
+DRESSCODE_PAIR_NAMES = tuple(n for names in DRESSCODE_PAIR_FILES.values() for n in names)
+PAIR_FILES = tuple(dict.fromkeys(VITON_PAIR_FILES + DRESSCODE_PAIR_NAMES))
 
 
 @dataclass(frozen=True)
@@ -81,12 +85,13 @@ class DownsampleReport:
     src: Path
     dst: Path
     size: int
-    ids: dict[str, int]  # split name ("" for a split folder given directly) -> ids chosen
+    ids: dict[str, int]  # split or Dress Code category ("" for a folder given directly) -> ids chosen
     written: int
     skipped: int  # already present in dst (a finished earlier run)
     missing: int  # absent in the source for a chosen id (not an error)
     failed: tuple[tuple[Path, str], ...] = ()
     seconds: float = 0.0
+    layout: str = "viton-hd"
 
     @property
     def files(self) -> int:
@@ -102,147 +107,81 @@ class DownsampleReport:
         return not self.failed
 
 
-# --- geometry ----------------------------------------------------------------------------------
-
-
-def target_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(width, height) with the longest side ``size`` and the aspect ratio kept.
-
-    >>> target_size(768, 1024, 64)
-    (48, 64)
-    """
-    longest = max(width, height)
-    return (
-        max(1, round(width * size / longest)),
-        max(1, round(height * size / longest)),
-    )
-
-
-# --- one file ----------------------------------------------------------------------------------
-
-
-def _kind(folder: str) -> str:
-    if folder == KEYPOINTS_FOLDER:
-        return "keypoints"
-    if folder in viton.LABEL_MAP_FOLDERS:
-        return "labels"
-    if folder in viton.MASK_FOLDERS:
-        return "mask"
-    return "photo"
-
-
-def _resize_image(src: Path, dst: Path, kind: str, size: int) -> None:
-    with Image.open(src) as image:  # reads the header only
-        out, info = _resized(image, kind, size)
-    fmt = _FORMATS.get(dst.suffix.lower(), "PNG")
-    params: dict = {}
-    if fmt == "JPEG":
-        if out.mode not in ("RGB", "L"):
-            out = out.convert("RGB")
-        params["quality"] = JPEG_QUALITY
-    elif "transparency" in info:
-        params["transparency"] = info["transparency"]
-    with atomic_path(dst) as tmp:
-        out.save(tmp, format=fmt, **params)
-
-
-def _resized(image: Image.Image, kind: str, size: int) -> tuple[Image.Image, dict]:
-    """The resized image and the source's info (decoded here; JPEGs in draft mode)."""
-    box = target_size(*image.size, size)
-    jpeg = image.format == "JPEG"
-    nearest = kind == "labels" or (kind == "mask" and not jpeg)
-    want = "L" if kind == "mask" and jpeg else ("RGB" if kind == "photo" and jpeg else None)
-    if jpeg and not nearest:
-        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding, never below the requested size.
-        image.draft(want, box)
-    image.load()
-    if want and image.mode != want:
-        image = image.convert(want)
-    if nearest or image.mode in ("P", "1"):
-        # Label indices (and binary masks) are never interpolated; the mode is kept.
-        out = image.resize(box, Image.NEAREST)
-        if image.mode == "P":
-            palette = image.palette
-            out.putpalette(image.getpalette(palette.mode), palette.mode)
-    else:
-        out = image.resize(box, Image.LANCZOS, reducing_gap=3.0)
-    return out, image.info
-
-
-def _scale_keypoints(src: Path, dst: Path, photo: Path, size: int) -> None:
-    try:
-        with Image.open(photo) as probe:
-            width, height = probe.size
-    except FileNotFoundError:
-        raise DataError(f"cannot scale keypoints: photo {photo} not found") from None
-    new_w, new_h = target_size(width, height, size)
-    sx, sy = new_w / width, new_h / height
-    try:
-        data = json.loads(src.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"not an OpenPose JSON file: {exc}") from None
-
-    def scale(points: list) -> list:
-        out = list(points)
-        for i in range(0, len(out) - 2, 3):
-            out[i] = round(out[i] * sx, 3)
-            out[i + 1] = round(out[i + 1] * sy, 3)
-        return out
-
-    for person in data.get("people", []) if isinstance(data, dict) else []:
-        for key, value in person.items():
-            if key.endswith("_keypoints_2d") and isinstance(value, list):
-                person[key] = scale(value)
-    atomic_write_text(dst, json.dumps(data, separators=(",", ":")))
-
-
-@dataclass(frozen=True)
-class _Task:
-    src: Path
-    dst: Path
-    folder: str
-    size: int
-    photo: Path | None = None  # the sample's photo, for keypoints
-
-
-def process_file(task: _Task) -> FileResult:
-    """Write one downsampled file. Never raises for a bad source: returns FAILED with why."""
-    if task.dst.exists():  # written atomically by an earlier run: complete
-        return FileResult(SKIPPED, task.src)
-    try:
-        kind = _kind(task.folder)
-        if kind == "keypoints":
-            _scale_keypoints(task.src, task.dst, task.photo, task.size)
-        else:
-            _resize_image(task.src, task.dst, kind, task.size)
-    except DataError as exc:
-        return FileResult(FAILED, task.src, str(exc))
-    except _READ_ERRORS as exc:
-        return FileResult(FAILED, task.src, f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - one odd file must not stop the others
-        return FileResult(FAILED, task.src, f"{type(exc).__name__}: {exc}")
-    return FileResult(WRITTEN, task.src)
-
-
 # --- the data set ------------------------------------------------------------------------------
 
 
-def _split_dirs(src: Path, dst: Path) -> list[tuple[str, Path, Path]]:
-    """(split name, source split folder, destination split folder) for each split present."""
-    if not src.is_dir():
-        raise DataError(
-            f"source data set not found: {src} (download VITON-HD and unzip it there, or pass --src)"
-        )
-    found = [(s, src / s, dst / s) for s in viton.SPLITS if (src / s).is_dir()]
-    if found:
-        return found
-    if (src / viton.PHOTO).is_dir():  # a split folder given directly
-        return [("", src, dst)]
-    raise DataError(
-        f"{src} is not a VITON-HD data set: it has no {' or '.join(s + '/' for s in viton.SPLITS)} "
-        f"folder and no {viton.PHOTO}/ folder; expected {src}/train/{viton.PHOTO}/<id>.jpg, ... "
-        "(pass --src with the folder that holds train/ and test/)"
+@dataclass(frozen=True)
+class _Unit:
+    """A folder of samples (a split, or a Dress Code category) and the ids chosen in it."""
+
+    name: str  # the report's key: "train", "upper_body", "" for a folder given directly
+    src: Path
+    dst: Path
+    ids: tuple[str, ...]
+
+
+def _photo_ids(layout: Layout, folder: Path) -> list[str]:
+    """The ids of the photos in ``folder`` (a split or category folder), sorted; [] if none."""
+    photos = folder / layout.photo_folder
+    names = os.listdir(photos) if photos.is_dir() else []
+    return sorted(i for n in names if (i := layout.id_from_photo(n)))
+
+
+def _listed_ids(layout: Layout, files: Iterable[Path]) -> list[str]:
+    """Ids in the first column of the pair files that exist among ``files``, in file order."""
+    out: list[str] = []
+    for path in files:
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                if line.strip() and not line.startswith("#"):
+                    name = Path(line.split()[0]).name
+                    out.append(layout.id_from_photo(name) or Path(name).stem)
+    return out
+
+
+def _dresscode_ids(folder: Path, root: Path | None, first: int | None) -> tuple[str, ...]:
+    """The first ``first`` ids of each split's pair files (in this category folder or at the
+    root) that have a photo here; the first ``first`` photos where no pair file lists any."""
+    photos = _photo_ids(DRESSCODE, folder)
+    have = set(photos)
+    chosen: set[str] = set()
+    for names in DRESSCODE_PAIR_FILES.values():
+        places = [folder] + ([root] if root is not None else [])
+        listed = sorted({i for i in _listed_ids(DRESSCODE, (p / n for p in places for n in names)) if i in have})
+        chosen.update(listed[:first])
+    return tuple(sorted(chosen)) if chosen else tuple(photos[:first])
+
+
+def _no_layout(src: Path, layout: Layout) -> DataError:
+    where = f"{src}/<category>/{layout.photo}" if layout is DRESSCODE else f"{src}/train/{layout.photo}"
+    return DataError(
+        f"{src} holds no {layout.name} samples: expected {where}, ... "
+        "(pass --src with the data set's root folder, or --layout to force another layout)"
     )
+
+
+def _units(src: Path, dst: Path, layout: Layout, categories: tuple[str, ...] | None, first: int | None) -> list[_Unit]:
+    """The folders of samples of ``src`` (splits, or Dress Code categories) with their chosen ids."""
+    if layout is not DRESSCODE:
+        if categories is not None:
+            raise DataError(f"--category applies to Dress Code; {src} is {layout.name}")
+        found = [(s, src / s, dst / s) for s in SPLITS if (src / s).is_dir()]
+        if not found and all((src / f).is_dir() for f in layout.signature()):
+            found = [("", src, dst)]  # a split folder given directly
+        if not found:
+            raise _no_layout(src, layout)
+        return [_Unit(name, s, d, tuple(_photo_ids(layout, s)[:first])) for name, s, d in found]
+    if (src / DRESSCODE.photo_folder).is_dir():  # a category folder given directly
+        if categories is not None and src.name not in categories:
+            raise DataError(f"{src} is the Dress Code category folder {src.name}, not {', '.join(categories)}")
+        return [_Unit("", src, dst, _dresscode_ids(src, None, first))]
+    present = tuple(c for c in DRESSCODE_CATEGORIES if (src / c / DRESSCODE.photo_folder).is_dir())
+    for c in categories or ():
+        if c not in present:
+            raise DataError(f"Dress Code category folder {src / c / DRESSCODE.photo_folder}/ not found (asked for --category {c})")
+    if not present:
+        raise _no_layout(src, layout)
+    return [_Unit(c, src / c, dst / c, _dresscode_ids(src / c, src, first)) for c in (categories or present)]
 
 
 def _check_paths(src: Path, dst: Path) -> None:
@@ -268,40 +207,63 @@ def _read_record(dst: Path) -> dict | None:
 
 
 def _owned_paths(dst: Path) -> list[Path]:
-    """What a downsample run writes in ``dst`` (and --overwrite deletes)."""
-    names = [*viton.SPLITS, *viton.FOLDERS, *PAIR_FILES, RECORD_NAME]
+    """What a downsample run writes in ``dst`` (and --overwrite deletes), in any layout."""
+    folders = [f for layout in LAYOUTS.values() for f in layout.folders]
+    names = dict.fromkeys([*SPLITS, *DRESSCODE_CATEGORIES, *folders, *PAIR_FILES, RECORD_NAME])
     return [p for n in names if (p := dst / n).exists()]
 
 
-def _prepare_destination(src: Path, dst: Path, size: int, first: int | None, overwrite: bool) -> None:
-    record = None if overwrite else _read_record(dst)
-    if overwrite:
-        for path in _owned_paths(dst):
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-    elif record is not None and int(record["size"]) != size:
+def _check_record(dst: Path, record: dict | None, size: int, layout: Layout) -> None:
+    if record is not None and int(record["size"]) != size:
         raise DataError(
             f"{dst} holds a data set downsampled to size {int(record['size'])}; this run asks for "
             f"size {size}. Sizes are not mixed: pass --overwrite to replace it, or choose another --dst"
         )
-    elif record is None and any(p.name != RECORD_NAME for p in _owned_paths(dst)):
+    if record is not None and record.get("layout", layout.name) != layout.name:
+        raise DataError(
+            f"{dst} holds a {record['layout']} data set; this run writes {layout.name}. Layouts are "
+            "not mixed: pass --overwrite to replace it, or choose another --dst"
+        )
+    if record is None and any(p.name != RECORD_NAME for p in _owned_paths(dst)):
         raise DataError(
             f"{dst} already holds data but no {RECORD_NAME} (it was not written by downsample, "
             "so its size is unknown); pass --overwrite to replace it, or choose another --dst"
         )
+
+
+def _prepare_destination(src: Path, dst: Path, layout: Layout, size: int, first: int | None, overwrite: bool) -> None:
+    if overwrite:
+        for path in _owned_paths(dst):
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    else:
+        _check_record(dst, _read_record(dst), size, layout)
     dst.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(
-        dst / RECORD_NAME,
-        json.dumps(
-            {
-                "size": size,
-                "source": str(src),
-                "first": first,
-                "tool": f"clothes-extractor {__version__} downsample",
-            },
-            indent=2,
+    record = {
+        "size": size,
+        "layout": layout.name,
+        "source": str(src),
+        "first": first,
+        "tool": f"clothes-extractor {__version__} downsample",
+    }
+    atomic_write_text(dst / RECORD_NAME, json.dumps(record, indent=2) + "\n")
+
+
+def _check_not_enlarging(units: Sequence[_Unit], layout: Layout, size: int) -> None:
+    """Refuse a size larger than the source photos (read from the first chosen sample's header)."""
+    unit = next((u for u in units if u.ids), None)
+    if unit is None:
+        return
+    photo = layout.files(unit.src, unit.ids[0]).photo
+    try:
+        with Image.open(photo) as probe:
+            width, height = probe.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"cannot read the photo {photo} to learn the source size: {exc}") from None
+    if size > max(width, height):
+        raise ConfigError(
+            f"size {size} is larger than the source photos ({width}x{height}, e.g. {photo}); "
+            f"downsample never enlarges: use a size of at most {max(width, height)}"
         )
-        + "\n",
-    )
 
 
 def _listdir(path: Path) -> list[str]:
@@ -318,55 +280,55 @@ def _remove_stale_temp_files(folder: Path, names: Iterable[str]) -> None:
             (folder / name).unlink(missing_ok=True)
 
 
-def _choose_ids(splits: list[tuple[str, Path, Path]], first: int | None) -> dict[str, list[str]]:
-    """The first ``first`` ids (sorted, from the photos) of each split."""
-    return {split: viton.list_ids(src_dir)[:first] for split, src_dir, _ in splits}
-
-
-def _plan(
-    splits: list[tuple[str, Path, Path]], chosen: dict[str, list[str]], size: int
-) -> tuple[list[_Task], int, int]:
+def _plan(units: Sequence[_Unit], layout: Layout, size: int) -> tuple[list[FileTask], int, int]:
     """The files to write, and counts of those already done (skipped) and absent (missing)."""
-    tasks: list[_Task] = []
+    tasks: list[FileTask] = []
     skipped = missing = 0
-    for split, src_dir, dst_dir in splits:
-        for folder, pattern in viton.FOLDERS.items():
-            if not (src_dir / folder).is_dir():
+    for unit in units:
+        for folder, patterns in layout.folders.items():
+            if not (unit.src / folder).is_dir():
                 continue  # a folder this copy of the data set does not have
-            present = set(_listdir(src_dir / folder))
-            done_names = _listdir(dst_dir / folder)
-            _remove_stale_temp_files(dst_dir / folder, done_names)
+            present = set(_listdir(unit.src / folder))
+            done_names = _listdir(unit.dst / folder)
+            _remove_stale_temp_files(unit.dst / folder, done_names)
             done = set(done_names)
-            for sample_id in chosen[split]:
-                name = pattern.format(id=sample_id)
-                if name not in present:
-                    missing += 1
-                elif name in done:
-                    skipped += 1
-                else:
-                    photo = viton.sample_path(src_dir, viton.PHOTO, sample_id) if folder == KEYPOINTS_FOLDER else None
-                    tasks.append(_Task(src_dir / folder / name, dst_dir / folder / name, folder, size, photo))
+            openpose = kind_of(folder) == "openpose"
+            for sample_id in unit.ids:
+                photo = layout.files(unit.src, sample_id).photo if openpose else None
+                for name in (pattern.format(id=sample_id) for pattern in patterns):
+                    if name not in present:
+                        missing += 1
+                    elif name in done:
+                        skipped += 1
+                    else:
+                        tasks.append(FileTask(unit.src / folder / name, unit.dst / folder / name, folder, size, photo))
     return tasks, skipped, missing
 
 
-def _copy_pair_files(src: Path, dst: Path, chosen: dict[str, list[str]]) -> None:
-    for split, ids in chosen.items():
-        if not split:
-            continue
-        pairs = src / f"{split}_pairs.txt"
-        if not pairs.is_file():
-            continue
-        keep = set(ids)
+def _pair_files(src: Path, dst: Path, layout: Layout, units: Sequence[_Unit]) -> list[tuple[Path, Path, set[str]]]:
+    """(source pair file, destination, ids kept) for each pair file of the source."""
+    if layout is not DRESSCODE:
+        plan = [(src / f"{u.name}_pairs.txt", dst / f"{u.name}_pairs.txt", set(u.ids)) for u in units if u.name]
+    else:
+        plan = [(u.src / n, u.dst / n, set(u.ids)) for u in units for n in DRESSCODE_PAIR_NAMES]
+        if units and units[0].name:  # a root: its own pair files mix the categories
+            every = {i for u in units for i in u.ids}
+            plan += [(src / n, dst / n, every) for n in DRESSCODE_PAIR_NAMES]
+    return [(s, d, keep) for s, d, keep in plan if s.is_file()]
+
+
+def _copy_pair_files(plan: Sequence[tuple[Path, Path, set[str]]], layout: Layout) -> None:
+    for src, dst, keep in plan:
         lines = [
             line
-            for line in pairs.read_text().splitlines()
-            if line.strip() and Path(line.split()[0]).stem in keep
+            for line in src.read_text().splitlines()
+            if line.strip() and (layout.id_from_photo(Path(line.split()[0]).name) or Path(line.split()[0]).stem) in keep
         ]
-        atomic_write_text(dst / pairs.name, "".join(f"{line}\n" for line in lines))
+        atomic_write_text(dst, "".join(f"{line}\n" for line in lines))
 
 
 @contextlib.contextmanager
-def _results(tasks: list[_Task], workers: int) -> Iterator[Iterator[FileResult]]:
+def _results(tasks: list[FileTask], workers: int) -> Iterator[Iterator[FileResult]]:
     """Results of ``tasks`` in completion order, from ``workers`` processes (1: this one).
 
     The pool is started on entry, before any progress-bar thread exists, so forking is safe.
@@ -382,22 +344,6 @@ def _results(tasks: list[_Task], workers: int) -> Iterator[Iterator[FileResult]]
         yield pool.imap_unordered(process_file, tasks, chunksize=chunksize)
 
 
-def _progress_bar(total: int) -> tuple[Callable[[], None], Callable[[], None]]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("downsample"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    task = progress.add_task("files", total=total)
-    progress.start()
-    return (lambda: progress.advance(task)), progress.stop
-
-
 def _cpu_count() -> int:
     """Cores this process may run on (the affinity mask where the platform has one)."""
     if hasattr(os, "sched_getaffinity"):
@@ -405,44 +351,14 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def downsample(
-    src: Path,
-    dst: Path,
-    *,
-    size: int,
-    first: int | None = None,
-    workers: int | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-) -> DownsampleReport:
-    """Write the first ``first`` samples of each split of ``src`` to ``dst`` at ``size``.
+def _run(tasks: list[FileTask], workers: int, progress: bool) -> tuple[int, int, list[tuple[Path, str]]]:
+    """Write ``tasks``: (written, skipped, failed as (source, reason) sorted)."""
+    from clothes_extractor.progress import progress_bar
 
-    ``size`` is the longest side of every output image (aspect kept); ``first=None`` takes all
-    samples; ``workers`` processes decode in parallel (default: all cores; 1 runs in this
-    process). Files already in ``dst`` are skipped (resume). A source file that cannot be read
-    is listed in the report's ``failed`` and does not stop the others; errors about the data set
-    as a whole (missing ``src``, a ``dst`` of another size) raise DataError / ConfigError.
-    """
-    start = time.perf_counter()
-    src, dst = Path(src), Path(dst)
-    if size < 1:
-        raise ConfigError(f"size must be at least 1 pixel, got {size}; e.g. -s 64")
-    if first is not None and first < 1:
-        raise ConfigError(f"the number of samples per split must be at least 1, got {first}")
-    workers = _cpu_count() if workers is None else workers
-    if workers < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
-    splits = _split_dirs(src, dst)
-    _check_paths(src, dst)
-    chosen = _choose_ids(splits, first)
-    _prepare_destination(src, dst, size, first, overwrite)
-    tasks, skipped, missing = _plan(splits, chosen, size)
-    _copy_pair_files(src, dst, chosen)
-
-    written = 0
+    written = skipped = 0
     failed: list[tuple[Path, str]] = []
     with _results(tasks, workers) as results:
-        advance, stop = _progress_bar(len(tasks)) if progress and tasks else (lambda: None, lambda: None)
+        advance, stop = progress_bar("downsample", len(tasks)) if progress and tasks else (lambda n=1: None, lambda: None)
         try:
             for result in results:
                 if result.status == WRITTEN:
@@ -454,15 +370,63 @@ def downsample(
                 advance()
         finally:
             stop()
-    failed.sort()
+    return written, skipped, sorted(failed)
+
+
+def _check_arguments(src: Path, size: int, first: int | None, workers: int) -> None:
+    if size < 1:
+        raise ConfigError(f"size must be at least 1 pixel, got {size}; e.g. -s 64")
+    if first is not None and first < 1:
+        raise ConfigError(f"the number of samples per split must be at least 1, got {first}")
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if not src.is_dir():
+        raise DataError(f"source data set not found: {src} (download the data set and unzip it there, or pass --src)")
+
+
+def downsample(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    size: int,
+    first: int | None = None,
+    layout: str | None = None,
+    categories: str | Sequence[str] | None = None,
+    workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> DownsampleReport:
+    """Write the first ``first`` samples of each split of ``src`` to ``dst`` at ``size``.
+
+    ``size`` is the longest side of every output image (aspect kept; larger than the source
+    photos is refused); ``first=None`` takes all samples; ``layout`` forces the data set layout
+    (default: detected); ``categories`` picks Dress Code categories (default: every one
+    present); ``workers`` processes decode in parallel (default: all cores; 1 runs in this
+    process). Files already in ``dst`` are skipped (resume). A source file that cannot be read
+    is listed in the report's ``failed`` and does not stop the others; errors about the data set
+    as a whole (missing ``src``, a ``dst`` of another size) raise DataError / ConfigError.
+    """
+    start = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    workers = _cpu_count() if workers is None else workers
+    _check_arguments(src, size, first, workers)
+    found = detect_layout(src, layout)
+    units = _units(src, dst, found, parse_categories(categories) if categories is not None else None, first)
+    _check_paths(src, dst)
+    _check_not_enlarging(units, found, size)
+    _prepare_destination(src, dst, found, size, first, overwrite)
+    tasks, skipped, missing = _plan(units, found, size)
+    _copy_pair_files(_pair_files(src, dst, found, units), found)
+    written, skipped_now, failed = _run(tasks, workers, progress)
     return DownsampleReport(
         src=src,
         dst=dst,
         size=size,
-        ids={split: len(ids) for split, ids in chosen.items()},
+        ids={unit.name: len(unit.ids) for unit in units},
         written=written,
-        skipped=skipped,
+        skipped=skipped + skipped_now,
         missing=missing,
         failed=tuple(failed),
         seconds=time.perf_counter() - start,
+        layout=found.name,
     )

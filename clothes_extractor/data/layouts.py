@@ -96,8 +96,8 @@ class Layout:
     garment: str
     garment_mask: str | None
     label_map: tuple[int, ...] | None = None  # own label index -> CIHP index; None: already CIHP
-    # Every folder of a sample that `downsample` copies: folder -> file name pattern.
-    folders: dict[str, str] = field(default_factory=dict)
+    # Every folder of a sample that `downsample` copies: folder -> its file name patterns.
+    folders: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def files(self, split_dir: Path, sample_id: str) -> SampleFiles:
         mask = split_dir / self.garment_mask.format(id=sample_id) if self.garment_mask else None
@@ -144,21 +144,22 @@ class Layout:
 VITON_HD = Layout(
     "viton-hd", "image/{id}.jpg", "image-parse-v3/{id}.png", "cloth/{id}.jpg", "cloth-mask/{id}.jpg",
     folders={
-        "image": "{id}.jpg", "image-parse-v3": "{id}.png", "cloth": "{id}.jpg", "cloth-mask": "{id}.jpg",
-        "image-parse-agnostic-v3.2": "{id}.png", "agnostic-v3.2": "{id}.jpg", "image-densepose": "{id}.jpg",
-        "agnostic-mask": "{id}_mask.png", "openpose_img": "{id}_rendered.png", "openpose_json": "{id}_keypoints.json",
+        "image": ("{id}.jpg",), "image-parse-v3": ("{id}.png",), "cloth": ("{id}.jpg",), "cloth-mask": ("{id}.jpg",),
+        "image-parse-agnostic-v3.2": ("{id}.png",), "agnostic-v3.2": ("{id}.jpg",), "image-densepose": ("{id}.jpg",),
+        "agnostic-mask": ("{id}_mask.png",), "openpose_img": ("{id}_rendered.png",),
+        "openpose_json": ("{id}_keypoints.json",),
     },
 )
 VITON = Layout(
     "viton", "image/{id}_0.jpg", "image-parse/{id}_0.png", "cloth/{id}_1.jpg", "cloth-mask/{id}_1.jpg",
-    folders={"image": "{id}_0.jpg", "image-parse": "{id}_0.png", "cloth": "{id}_1.jpg", "cloth-mask": "{id}_1.jpg",
-             "pose": "{id}_0_keypoints.json"},
+    folders={"image": ("{id}_0.jpg",), "image-parse": ("{id}_0.png",), "cloth": ("{id}_1.jpg",),
+             "cloth-mask": ("{id}_1.jpg",), "pose": ("{id}_0_keypoints.json",)},
 )
 DRESSCODE = Layout(
     "dresscode", "images/{id}_0.jpg", "label_maps/{id}_4.png", "images/{id}_1.jpg", None,
     label_map=DRESSCODE_TO_CIHP,
-    folders={"images": "{id}_0.jpg", "label_maps": "{id}_4.png", "keypoints": "{id}_2.json",
-             "skeletons": "{id}_5.jpg", "dense": "{id}_5.png"},
+    folders={"images": ("{id}_0.jpg", "{id}_1.jpg"), "label_maps": ("{id}_4.png",), "keypoints": ("{id}_2.json",),
+             "skeletons": ("{id}_5.jpg",), "dense": ("{id}_5.png",)},
 )
 LAYOUTS: dict[str, Layout] = {layout.name: layout for layout in (VITON_HD, VITON, DRESSCODE)}
 

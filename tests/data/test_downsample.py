@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from clothes_extractor.cli import app
-from clothes_extractor.data import viton
+from clothes_extractor.data import layouts, viton
 from clothes_extractor.data.downsample import RECORD_NAME, downsample, target_size
 from clothes_extractor.errors import ConfigError, DataError
 
@@ -267,7 +268,7 @@ def test_missing_src_is_a_clear_error(tmp_path: Path):
 def test_src_without_the_layout_is_a_clear_error(tmp_path: Path):
     (tmp_path / "src" / "photos").mkdir(parents=True)
     result = run_cli("--src", tmp_path / "src", "--dst", tmp_path / "low")
-    assert_clean_failure(result, "not a VITON-HD data set", "train/")
+    assert_clean_failure(result, "matches no known data set layout", "viton-hd", "dresscode", "--layout")
 
 
 def test_dst_inside_src_is_refused(small: Path):
@@ -297,3 +298,177 @@ def test_command_starts_without_numpy():
     code = "import sys, clothes_extractor.cli, clothes_extractor.data.downsample; print(sorted(m for m in ('numpy', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- the other layouts: VITON (2018) and Dress Code --------------------------------------------
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def copy_subset(src: Path, dst: Path, layout: layouts.Layout, folders: dict[str, list[str]]) -> Path:
+    """Copy the files of a few ids of each (split or category) folder, and its pair files."""
+    for sub, ids in folders.items():
+        for folder, patterns in layout.folders.items():
+            for sample_id in ids:
+                for pattern in patterns:
+                    if (file := src / sub / folder / pattern.format(id=sample_id)).is_file():
+                        (dst / sub / folder).mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(file, dst / sub / folder / file.name)
+        for pairs in (src / f"{sub}_pairs.txt", src / sub / "train_pairs.txt"):
+            if pairs.is_file():
+                out = dst / pairs.relative_to(src)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(pairs, out)
+    return dst
+
+
+def assert_label_map_nearest(src: Path, out: Path, size: tuple[int, int]) -> None:
+    with Image.open(src) as a, Image.open(out) as b:
+        assert b.size == size and b.mode == a.mode == "P", (out, b.size, b.mode)
+        assert b.getpalette() == a.getpalette()
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a.resize(size, Image.NEAREST)))
+
+
+@pytest.fixture(scope="module")
+def synthetic_viton(tmp_path_factory) -> Path:
+    from clothes_extractor.data.synthetic import make_sample_data
+
+    root = tmp_path_factory.mktemp("viton2018") / "viton"
+    make_sample_data(root, layout="viton", samples=6, size=(256, 192))
+    return root
+
+
+@pytest.fixture(scope="module")
+def synthetic_dresscode(tmp_path_factory) -> Path:
+    from clothes_extractor.data.synthetic import make_sample_data
+
+    root = tmp_path_factory.mktemp("dresscode") / "dresscode"
+    make_sample_data(root, layout="dresscode", samples=8, empty=2, size=(256, 192))
+    return root
+
+
+def test_viton_2018_keeps_its_own_folders_names_and_pairs(synthetic_viton: Path, tmp_path: Path):
+    src = tmp_path / "src"
+    shutil.copytree(synthetic_viton, src)
+    (src / "train" / "pose").mkdir()  # CP-VTON's pose files: the older OpenPose keys (no _2d)
+    (src / "train" / "pose" / "000000_0_keypoints.json").write_text(json.dumps(
+        {"people": [{"pose_keypoints": [192, 256, 0.5, 96, 128, 1.0], "face_keypoints": []}]}
+    ))
+    dst = tmp_path / "low"
+    result = run_cli("-f", "2", "-s", "64", "--src", src, "--dst", dst, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "downsampled viton to 64px" in result.output and "train: 2, test: 2" in result.output
+    for split, ids in (("train", ["000000", "000001"]), ("test", ["000004", "000005"])):
+        for folder, pattern in (("image", "{}_0.jpg"), ("image-parse", "{}_0.png"), ("cloth", "{}_1.jpg"), ("cloth-mask", "{}_1.jpg")):
+            assert sorted(os.listdir(dst / split / folder)) == [pattern.format(i) for i in ids], (split, folder)
+        for i in ids:
+            assert Image.open(dst / split / "image" / f"{i}_0.jpg").size == (48, 64)
+            assert Image.open(dst / split / "cloth-mask" / f"{i}_1.jpg").mode == "L"
+            assert_label_map_nearest(src / split / "image-parse" / f"{i}_0.png", dst / split / "image-parse" / f"{i}_0.png", (48, 64))
+        assert (dst / f"{split}_pairs.txt").read_text() == "".join(f"{i}_0.jpg {i}_1.jpg\n" for i in ids)
+    pose = json.loads((dst / "train" / "pose" / "000000_0_keypoints.json").read_text())["people"][0]
+    assert pose["pose_keypoints"] == [48, 64, 0.5, 24, 32, 1.0]
+    assert layouts.open_split(dst, "test").list_ids() == ["000004", "000005"]
+    assert json.loads((dst / RECORD_NAME).read_text())["layout"] == "viton"
+    assert temp_files(dst) == []
+
+
+def test_dresscode_keeps_categories_both_images_and_pair_files(synthetic_dresscode: Path, tmp_path: Path):
+    src = synthetic_dresscode  # upper_body: 000000-000003 train, 000006-000007 test; dresses: 000004-000005 train
+    dst = tmp_path / "low"
+    report = downsample(src, dst, size=64, first=1, workers=1, progress=False)
+    assert report.layout == "dresscode" and report.ids == {"upper_body": 2, "dresses": 1}
+    assert report.missing == 0 and report.failed == ()
+    for category, ids in (("upper_body", ["000000", "000006"]), ("dresses", ["000004"])):
+        images = sorted(os.listdir(dst / category / "images"))
+        assert images == sorted(f"{i}_{k}.jpg" for i in ids for k in (0, 1)), category
+        for i in ids:
+            assert Image.open(dst / category / "images" / f"{i}_1.jpg").size == (48, 64)
+            assert_label_map_nearest(src / category / "label_maps" / f"{i}_4.png", dst / category / "label_maps" / f"{i}_4.png", (48, 64))
+    assert (dst / "upper_body" / "train_pairs.txt").read_text() == "000000_0.jpg\t000000_1.jpg\n"
+    assert (dst / "upper_body" / "test_pairs_paired.txt").read_text() == "000006_0.jpg\t000006_1.jpg\n"
+    assert layouts.open_split(dst, "train").list_ids() == ["000000", "000004"]
+    # --category picks categories; on another layout it is an error naming the layout.
+    only = downsample(src, tmp_path / "dresses", size=64, categories="dresses", workers=1, progress=False)
+    assert only.ids == {"dresses": 2} and not (tmp_path / "dresses" / "upper_body").exists()
+    result = run_cli("-s", "64", "--src", src, "--dst", tmp_path / "x", "--category", "lower_body")
+    assert_clean_failure(result, "lower_body", "not found")
+    result = run_cli("-s", "64", "--src", src, "--dst", tmp_path / "x", "--layout", "viton")
+    assert_clean_failure(result, "holds no viton samples", "--layout")
+
+
+def test_enlarging_is_refused_with_one_line(synthetic_viton: Path, tmp_path: Path):
+    dst = tmp_path / "big"
+    result = run_cli("-s", "512", "--src", synthetic_viton, "--dst", dst)
+    assert_clean_failure(result, "size 512 is larger than the source photos (192x256", "at most 256")
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not dst.exists()
+    assert downsample(synthetic_viton, dst, size=256, first=1, workers=1, progress=False).failed == ()  # the same size is fine
+
+
+def test_a_file_smaller_than_the_size_fails_alone(small: Path, tmp_path: Path):
+    Image.new("L", (10, 12)).save(viton.sample_path(small / "train", "agnostic-mask", "00001_00"))
+    report = downsample(small, tmp_path / "low", size=40, workers=1, progress=False)
+    assert [(p.name, "never enlarges" in m) for p, m in report.failed] == [("00001_00_mask.png", True)]
+
+
+@pytest.fixture
+def real_viton_2018(tmp_path: Path) -> Path:
+    root = SHARED / "viton-2018"
+    if not (root / "train" / "image").is_dir():
+        pytest.skip(f"real VITON (2018) samples not found at {root} (they live in the shared/ folder beside the repo)")
+    train = layouts.VITON.list_ids(root / "train")[:3]
+    test = layouts.VITON.list_ids(root / "test")[:2]
+    out = copy_subset(root, tmp_path / "viton", layouts.VITON, {"train": train, "test": test})
+    for split, ids in (("train", train), ("test", test)):  # the pair files of the subset
+        (out / f"{split}_pairs.txt").write_text("".join(f"{i}_0.jpg {i}_1.jpg\n" for i in ids))
+    return out
+
+
+def test_real_viton_2018(real_viton_2018: Path, tmp_path: Path):
+    src, dst = real_viton_2018, tmp_path / "low"
+    result = run_cli("-f", "2", "-s", "64", "--src", src, "--dst", dst, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "downsampled viton" in result.output and "0 failed, 0 missing" in result.output
+    for split in ("train", "test"):
+        ids = layouts.VITON.list_ids(src / split)[:2]
+        assert layouts.VITON.list_ids(dst / split) == ids
+        for i in ids:
+            with Image.open(src / split / "image" / f"{i}_0.jpg") as a:
+                assert a.size == (192, 256)
+            assert Image.open(dst / split / "cloth" / f"{i}_1.jpg").size == (48, 64)
+            assert Image.open(dst / split / "cloth-mask" / f"{i}_1.jpg").mode == "L"
+            assert_label_map_nearest(src / split / "image-parse" / f"{i}_0.png", dst / split / "image-parse" / f"{i}_0.png", (48, 64))
+        assert viton.read_id_list(dst / f"{split}_pairs.txt") == [f"{i}_0" for i in ids]
+    result = run_cli("-s", "768", "--src", src, "--dst", tmp_path / "big")
+    assert_clean_failure(result, "larger than the source photos (192x256", "at most 256")
+
+
+@pytest.fixture
+def real_dresscode(tmp_path: Path) -> Path:
+    root = SHARED / "dresscode-samples"
+    if not (root / "upper_body" / "images").is_dir():
+        pytest.skip(f"real Dress Code samples not found at {root} (they live in the shared/ folder beside the repo)")
+    chosen = {c: layouts.DRESSCODE.list_ids(root / c)[:2] for c in layouts.DRESSCODE_CATEGORIES}
+    out = copy_subset(root, tmp_path / "dresscode", layouts.DRESSCODE, chosen)
+    for c, ids in chosen.items():  # the pair files of the subset
+        (out / c / "train_pairs.txt").write_text("".join(f"{i}_0.jpg\t{i}_1.jpg\n" for i in ids))
+    return out
+
+
+def test_real_dresscode(real_dresscode: Path, tmp_path: Path):
+    src, dst = real_dresscode, tmp_path / "low"
+    result = run_cli("-f", "1", "-s", "128", "--src", src, "--dst", dst, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "upper_body: 1, lower_body: 1, dresses: 1" in result.output and "0 missing" in result.output
+    for category in layouts.DRESSCODE_CATEGORIES:
+        (i,) = layouts.DRESSCODE.list_ids(dst / category)
+        for k in (0, 1):
+            assert Image.open(dst / category / "images" / f"{i}_{k}.jpg").size == (96, 128)
+        assert_label_map_nearest(src / category / "label_maps" / f"{i}_4.png", dst / category / "label_maps" / f"{i}_4.png", (96, 128))
+        # Dress Code's keypoints live in a fixed 384x512 frame: copied as they are.
+        name = f"keypoints/{i}_2.json"
+        assert (dst / category / name).read_bytes() == (src / category / name).read_bytes()
+        assert (dst / category / "train_pairs.txt").read_text() == f"{i}_0.jpg\t{i}_1.jpg\n"
+    split = layouts.open_split(dst, "train")
+    assert len(split.list_ids()) == 3
