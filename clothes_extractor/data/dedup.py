@@ -40,9 +40,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +51,7 @@ import numpy as np
 from PIL import Image
 
 from clothes_extractor import __version__
+from clothes_extractor.data.workers import cpu_count, process_pool
 from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.fileio import atomic_write_text
 
@@ -216,8 +215,7 @@ def _mapper(workers: int, jobs: int) -> Iterator[Callable]:
     if workers <= 1 or jobs <= 1:
         yield map
         return
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    with context.Pool(min(workers, jobs)) as pool:
+    with process_pool(min(workers, jobs)) as pool:
         yield pool.imap
 
 
@@ -497,12 +495,6 @@ def _progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None] |
         yield lambda n: bar.advance(task, n)
 
 
-def _cpu_count() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def dedup(
     data: str | os.PathLike,
     *,
@@ -520,7 +512,7 @@ def dedup(
     for name, value in {**(thresholds or {}), "colour": colour_threshold}.items():
         if not value > 0:
             raise ConfigError(f"the {name} threshold must be positive, got {value}")
-    workers = _cpu_count() if workers is None else workers
+    workers = cpu_count() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     root = Path(data)

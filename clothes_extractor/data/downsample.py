@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,6 +67,7 @@ from clothes_extractor.data.resize import (  # noqa: F401 - target_size, FileRes
     process_file,
     target_size,
 )
+from clothes_extractor.data.workers import cpu_count, process_pool
 from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.fileio import atomic_write_text
 
@@ -336,19 +335,9 @@ def _results(tasks: list[FileTask], workers: int) -> Iterator[Iterator[FileResul
     if workers <= 1 or len(tasks) <= 1:
         yield map(process_file, tasks)
         return
-    # fork starts workers instantly on Linux; elsewhere the platform default.
-    method = "fork" if sys.platform.startswith("linux") else None
-    context = multiprocessing.get_context(method)
     chunksize = max(1, min(16, len(tasks) // (workers * 8)))
-    with context.Pool(min(workers, len(tasks))) as pool:  # exit terminates the workers
+    with process_pool(min(workers, len(tasks))) as pool:  # exit terminates the workers
         yield pool.imap_unordered(process_file, tasks, chunksize=chunksize)
-
-
-def _cpu_count() -> int:
-    """Cores this process may run on (the affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
 
 
 def _run(tasks: list[FileTask], workers: int, progress: bool) -> tuple[int, int, list[tuple[Path, str]]]:
@@ -408,7 +397,7 @@ def downsample(
     """
     start = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    workers = _cpu_count() if workers is None else workers
+    workers = cpu_count() if workers is None else workers
     _check_arguments(src, size, first, workers)
     found = detect_layout(src, layout)
     units = _units(src, dst, found, parse_categories(categories) if categories is not None else None, first)

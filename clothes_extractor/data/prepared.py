@@ -53,10 +53,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -79,6 +77,7 @@ from clothes_extractor.data.viton import (
     resolve_ids,
     resolve_split_dir,
 )
+from clothes_extractor.data.workers import cpu_count, process_pool
 from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.progress import progress_bar
 
@@ -199,12 +198,6 @@ def _build_chunk(indices: list[int]) -> tuple[int, list[tuple[str, str]]]:
     return len(indices), failures
 
 
-def _cpu_count() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 @contextlib.contextmanager
 def _chunk_results(
     chunks: list[list[int]], workers: int, init_args: tuple
@@ -218,9 +211,7 @@ def _chunk_results(
         finally:
             _WORKER.clear()
         return
-    method = "fork" if sys.platform.startswith("linux") else None
-    context = multiprocessing.get_context(method)
-    with context.Pool(min(workers, len(chunks)), initializer=_init_worker, initargs=init_args) as pool:
+    with process_pool(min(workers, len(chunks)), _init_worker, init_args) as pool:
         yield pool.imap_unordered(_build_chunk, chunks)  # exit terminates the workers
 
 
@@ -298,7 +289,7 @@ def prepare_dataset(
     dups = [i for i, k in Counter(id_list).items() if k > 1]
     if dups:
         raise DataError(f"the id list names sample {dups[0]} more than once; give each id once")
-    workers = _cpu_count() if workers is None else workers
+    workers = cpu_count() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers must be at least 1, got {workers}")
     out = Path(out) if out is not None else cache_path(data, split, id_list, preprocess)

@@ -15,8 +15,8 @@ samples with missing files, an unreadable parse map or no garment pixel, shuffle
 
 from __future__ import annotations
 
+import contextlib
 import json
-import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from clothes_extractor.data import viton
+from clothes_extractor.data.workers import process_pool
 from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.fileio import atomic_write_text
 
@@ -104,8 +105,8 @@ def _check_all(
     """check_sample over ``ids``, in order. Decoding the parse maps dominates and is CPU-bound,
     so many samples go through a process pool."""
     jobs = [(split_dir, i, labels) for i in ids]
-    pool = multiprocessing.Pool(workers) if workers > 1 and len(jobs) >= _POOL_MIN_SAMPLES else None
-    try:
+    use_pool = workers > 1 and len(jobs) >= _POOL_MIN_SAMPLES
+    with process_pool(workers) if use_pool else contextlib.nullcontext() as pool:
         results: Iterable = pool.imap(_check, jobs, chunksize=32) if pool else map(_check, jobs)
         if progress:
             from rich.console import Console
@@ -116,9 +117,6 @@ def _check_all(
                 console=Console(stderr=True), transient=True,
             )
         return list(results)
-    finally:
-        if pool is not None:
-            pool.terminate()
 
 
 def make_split(
