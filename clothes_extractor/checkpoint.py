@@ -17,10 +17,11 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, safe_open
+from safetensors.torch import save as safetensors_bytes
 
 from clothes_extractor.errors import CheckpointError, ConfigError
-from clothes_extractor.fileio import atomic_path, atomic_write_text
+from clothes_extractor.fileio import atomic_path, atomic_write_bytes, atomic_write_text, remove_stale_temp_files
 
 FORMAT = "clothes-extractor/checkpoint"
 FORMAT_VERSION = 1
@@ -28,13 +29,21 @@ META_KEY = "clothes_extractor"
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
-    """Write weights + metadata atomically to ``path`` (``.safetensors``) and a JSON copy beside it."""
+    """Write weights + metadata atomically to ``path`` (``.safetensors``) and a JSON copy beside it.
+
+    Interrupted (Ctrl-C or a kill), the previous checkpoint at ``path`` stays whole; the next
+    save clears what a killed one left behind. The file is serialised here and written through
+    our own temporary file (safetensors' ``save_file`` would add a temporary file of its own,
+    which a kill would leave behind under a random name).
+    """
     path = Path(path)
     meta = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
     text = json.dumps(meta, indent=2, sort_keys=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: text})
+    data = safetensors_bytes(tensors, metadata={META_KEY: text})
+    for target in (path, path.with_suffix(".json")):
+        remove_stale_temp_files(target)
+    atomic_write_bytes(path, data)
     atomic_write_text(path.with_suffix(".json"), text + "\n")
     return path
 
@@ -111,6 +120,7 @@ def load_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], path:
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Resumable training state (tensors, numbers, strings, lists, dicts only), atomically."""
+    remove_stale_temp_files(path)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -17,21 +18,38 @@ if TYPE_CHECKING:
     import numpy as np  # imported where used: `downsample` starts without it
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0o666 less the umask."""
+    umask = os.umask(0o022)  # the only way to read it: set, then restore at once
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _temp_name_parts(path: Path) -> tuple[str, str]:
+    """(prefix, suffix) of the temporary files of ``path``: ``.<stem>.<random>.tmp<suffix>``."""
+    return f".{path.stem}.", f".tmp{path.suffix}"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
 
-    A crash or an exception leaves ``path`` untouched (either absent or its previous version)
-    and no temporary file behind.
+    An exception (Ctrl-C included) leaves ``path`` untouched (either absent or its previous
+    version) and no temporary file behind; a kill leaves ``path`` untouched too, and a hidden
+    temporary file that :func:`remove_stale_temp_files` clears. The file gets the usual
+    permissions (0o666 less the umask), not the owner-only ones of a temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix so libraries that pick a format from the extension (PIL) still work.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    prefix, suffix = _temp_name_parts(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _file_mode())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -41,6 +59,30 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def remove_stale_temp_files(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writes of ``path`` left beside it; the list of them.
+
+    Call it only where no other process writes ``path`` at the same time (a training run's own
+    checkpoint): a live write's temporary file has the same name pattern.
+    """
+    path = Path(path)
+    prefix, suffix = _temp_name_parts(path)
+    found = [p for p in path.parent.glob(f"{glob_escape(prefix)}*{glob_escape(suffix)}") if p.is_file()]
+    for stale in found:
+        stale.unlink(missing_ok=True)
+    return found
+
+
+def glob_escape(text: str) -> str:
+    """``text`` with the glob wildcards ``*?[`` matched literally."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def save_image(image: Image.Image, path: str | os.PathLike, **params) -> None:
