@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from clothes_extractor.cli import app
 from clothes_extractor.config import PreprocessConfig
-from clothes_extractor.data import prepared as prepared_module
+from clothes_extractor.data import prepared_build
 from clothes_extractor.data.dataset import VitonDataset, to_tensor
 from clothes_extractor.data.prepared import (
     PreparedDataset,
@@ -241,14 +241,14 @@ def test_not_a_cache_and_corrupt_arrays(tmp_path, synthetic_cache):
 
 
 def test_a_failing_worker_leaves_no_cache(synthetic_root, tmp_path, monkeypatch):
-    real = prepared_module.preprocess_sample
+    real = prepared_build.preprocess_sample
 
     def flaky(raw, cfg):
         if raw.id == "00004_00":
             raise RuntimeError("simulated crash in a worker")
         return real(raw, cfg)
 
-    monkeypatch.setattr(prepared_module, "preprocess_sample", flaky)  # forked workers inherit it
+    monkeypatch.setattr(prepared_build, "preprocess_sample", flaky)  # forked workers inherit it
     out = tmp_path / "caches" / "c"
     with pytest.raises(RuntimeError, match="simulated crash"):
         prepare_dataset(synthetic_root, ids=GOOD, preprocess=CFG, out=out, workers=2, progress=False)
@@ -262,7 +262,7 @@ def test_interrupt_during_build_keeps_the_old_cache(synthetic_root, tmp_path, mo
     def interrupted(raw, cfg):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(prepared_module, "preprocess_sample", interrupted)
+    monkeypatch.setattr(prepared_build, "preprocess_sample", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset(synthetic_root, ids=GOOD, preprocess=CFG, out=out, workers=1, overwrite=True, progress=False)
     assert (out / "manifest.json").read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["c"]
