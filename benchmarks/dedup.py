@@ -35,7 +35,7 @@ VITON_FULL_SAMPLES = 14_221 + 2_032
 
 def candidate_search_seconds(n: int, repeat: int = 2) -> float:
     """Seconds of the quadratic part (the candidate search) over ``n`` random descriptors."""
-    from clothes_extractor.data.dedup import COARSE_BAND, candidate_pairs
+    from clothes_extractor.data.image_signatures import COARSE_BAND, candidate_pairs
 
     dims = (2 * COARSE_BAND + 1) * (COARSE_BAND + 1) - 1
     coarse = np.random.default_rng(0).random((n, dims), dtype=np.float32) / np.sqrt(dims)

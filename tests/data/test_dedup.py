@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from clothes_extractor.cli import app, dedup_command
 from clothes_extractor.data import dedup as D
+from clothes_extractor.data import image_signatures as S
 from clothes_extractor.data.split import read_exclude_list
 from clothes_extractor.data.synthetic import make_sample_data
 from clothes_extractor.data.viton import read_id_list
@@ -79,12 +80,12 @@ def planted(tmp_path_factory) -> Path:
     return root
 
 
-def _signature(path: Path, kind: str) -> D.Signatures:
-    return D.signatures(D.thumbnail(path)[None], D.BANDS[kind])
+def _signature(path: Path, kind: str) -> S.Signatures:
+    return S.signatures(S.thumbnail(path)[None], S.BANDS[kind])
 
 
 def _distances(a: Path, b: Path, kind: str = "garment") -> tuple[float, float, np.ndarray]:
-    structure, colour, shift = D.compare(_signature(a, kind), _signature(b, kind))
+    structure, colour, shift = S.compare(_signature(a, kind), _signature(b, kind))
     return float(structure[0]), float(colour[0]), shift[0]
 
 
