@@ -195,30 +195,11 @@ def render_sample(seed: int, index: int, *, size: tuple[int, int] = DEFAULT_SIZE
     (5 upper-clothes; 6 dress makes a sample without any label-5 pixel).
     """
     h, w = size
-    rng = _rng(seed, index)
+    rng = _rng(seed, index)  # every draw below happens in this order: same seed, same sample
     polygons, g = _garment_polygons(rng, h, w)
     texture, pattern, colours = _pattern(rng, h, w)
-
-    # The flat catalogue image: the garment on white.
-    mask_img = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(mask_img)
-    for poly in polygons:
-        draw.polygon(poly, fill=255)
-    cloth_mask = np.asarray(mask_img)
-    cloth = np.where(cloth_mask[..., None] > 0, texture, np.uint8(255)).astype(np.uint8)
-
-    # The person: the garment scaled by s about the cloth centre, then moved to (px, py).
-    s = rng.uniform(0.55, 0.75)
-    bh = g["bottom"] - g["top"]
-    top = h * rng.uniform(0.30, 0.36)
-    px = w / 2 + w * rng.uniform(-0.04, 0.04)
-    py = top + s * bh / 2
-    cx, cy = g["centre"]
-
-    def to_person(p: Point) -> Point:
-        return (s * (p[0] - cx) + px, s * (p[1] - cy) + py)
-
-    bottom = py + s * bh / 2
+    cloth, cloth_mask = _catalogue_image(polygons, texture, h, w)
+    place = _placement(rng, g, h, w)
     skin = _jitter(rng, _SKIN_TONES, 8)
     hair = _jitter(rng, _HAIR_COLOURS, 10)
     pants = _jitter(rng, _PANTS_COLOURS, 15)
@@ -226,7 +207,80 @@ def render_sample(seed: int, index: int, *, size: tuple[int, int] = DEFAULT_SIZE
 
     labels_img = Image.new("L", (w, h), BACKGROUND)
     draw = ImageDraw.Draw(labels_img)
-    # Head: hair behind the face, optional long hair down to the shoulders.
+    _draw_head_and_neck(draw, rng, g, place, h, w)
+    _draw_pants(draw, rng, g, place, h)
+    _draw_arms(draw, rng, g, place, h)
+    # The garment last: it occludes arms, neck and pants, as on a real person.
+    for poly in polygons:
+        draw.polygon([place.to_person(p) for p in poly], fill=garment_label)
+    parse = np.asarray(labels_img)
+
+    # Paint the photo from the label map, so the labels are exactly the painted pixels.
+    lut = np.zeros((256, 3), np.uint8)
+    lut[BACKGROUND] = np.clip(background, 0, 255)
+    lut[HAIR], lut[NECK], lut[FACE], lut[LEFT_ARM], lut[RIGHT_ARM], lut[PANTS] = hair, skin, skin, skin, skin, pants
+    photo = lut[parse]
+    on_garment = parse == garment_label
+    photo[on_garment] = place.warp(texture)[on_garment]
+    # Light sensor noise, stronger on the background (a "light, noisy" backdrop).
+    noise = rng.integers(-3, 4, size=(h, w, 3), dtype=np.int16)
+    noise[parse == BACKGROUND] *= 2
+    photo = np.clip(photo.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return SyntheticSample(photo, parse, cloth, cloth_mask, colours, pattern)
+
+
+def _catalogue_image(polygons: list[list[Point]], texture: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flat catalogue image (the garment on white) and its mask."""
+    mask_img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(mask_img)
+    for poly in polygons:
+        draw.polygon(poly, fill=255)
+    cloth_mask = np.asarray(mask_img)
+    cloth = np.where(cloth_mask[..., None] > 0, texture, np.uint8(255)).astype(np.uint8)
+    return cloth, cloth_mask
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where the garment sits on the person: scaled by ``s`` about the cloth centre (cx, cy),
+    then moved to (px, py); ``top`` and ``bottom`` are its neckline and hem on the person."""
+
+    s: float
+    cx: float
+    cy: float
+    px: float
+    py: float
+    top: float
+    bottom: float
+    size: tuple[int, int]  # (height, width)
+
+    def to_person(self, p: Point) -> Point:
+        return (self.s * (p[0] - self.cx) + self.px, self.s * (p[1] - self.cy) + self.py)
+
+    def warp(self, texture: np.ndarray) -> np.ndarray:
+        """The garment's texture carried by the same affine map (output -> input for PIL)."""
+        h, w = self.size
+        s, cx, cy, px, py = self.s, self.cx, self.cy, self.px, self.py
+        warped = Image.fromarray(texture).transform(
+            (w, h), Image.Transform.AFFINE, (1 / s, 0, cx - px / s, 0, 1 / s, cy - py / s), Image.Resampling.BILINEAR
+        )
+        return np.asarray(warped)
+
+
+def _placement(rng: np.random.Generator, g: dict, h: int, w: int) -> _Placement:
+    s = rng.uniform(0.55, 0.75)
+    bh = g["bottom"] - g["top"]
+    top = h * rng.uniform(0.30, 0.36)
+    px = w / 2 + w * rng.uniform(-0.04, 0.04)
+    py = top + s * bh / 2
+    cx, cy = g["centre"]
+    return _Placement(s, cx, cy, px, py, top, py + s * bh / 2, (h, w))
+
+
+def _draw_head_and_neck(draw: ImageDraw.ImageDraw, rng: np.random.Generator, g: dict, place: _Placement, h: int, w: int) -> None:
+    """Hair behind the face (optionally long, down to the shoulders), the face, the neck and the
+    skin under the neckline (wide enough to fill the opening)."""
+    s, px, top = place.s, place.px, place.top
     rx = w * rng.uniform(0.085, 0.105) * s / 0.65
     ry = rx * rng.uniform(1.25, 1.4)
     neck_len = h * rng.uniform(0.025, 0.045) * s / 0.65
@@ -234,7 +288,6 @@ def render_sample(seed: int, index: int, *, size: tuple[int, int] = DEFAULT_SIZE
     if rng.random() < 0.5:
         draw.rectangle([px - rx * 1.15, face_cy - 0.2 * ry, px + rx * 1.15, top + h * 0.05], fill=HAIR)
     draw.ellipse([px - 1.12 * rx, face_cy - 1.25 * ry, px + 1.12 * rx, face_cy + 0.8 * ry], fill=HAIR)
-    # Neck and the skin under the neckline (wide enough to fill the opening).
     nw, nd = g["nw"] * s, g["nd"] * s
     neck_w = rx * 0.55
     draw.polygon(
@@ -243,8 +296,12 @@ def render_sample(seed: int, index: int, *, size: tuple[int, int] = DEFAULT_SIZE
         fill=NECK,
     )
     draw.ellipse([px - rx, face_cy - ry, px + rx, face_cy + ry], fill=FACE)
-    # Pants from under the hem to the bottom edge, two legs.
-    hp = g["hw_bottom"] * s * rng.uniform(0.92, 1.0)
+
+
+def _draw_pants(draw: ImageDraw.ImageDraw, rng: np.random.Generator, g: dict, place: _Placement, h: int) -> None:
+    """Pants from under the hem to the bottom edge, two legs."""
+    px, bottom = place.px, place.bottom
+    hp = g["hw_bottom"] * place.s * rng.uniform(0.92, 1.0)
     crotch = bottom + h * rng.uniform(0.10, 0.16)
     gap = hp * 0.08
     draw.polygon(
@@ -252,12 +309,16 @@ def render_sample(seed: int, index: int, *, size: tuple[int, int] = DEFAULT_SIZE
          (px, crotch), (px - gap, h), (px - hp * 1.05, h)],
         fill=PANTS,
     )
-    # Arms along the sleeve axes, from inside the sleeve (hidden by it) out to the hand.
+
+
+def _draw_arms(draw: ImageDraw.ImageDraw, rng: np.random.Generator, g: dict, place: _Placement, h: int) -> None:
+    """Arms along the sleeve axes, from inside the sleeve (hidden by it) out to the hand."""
+    s = place.s
     arm_len = h * rng.uniform(0.30, 0.38) * s / 0.65
     for sleeve in g["sleeves"]:
         label = RIGHT_ARM if sleeve["side"] < 0 else LEFT_ARM  # the person's right is the image left
         dx, dy = sleeve["dir"]
-        r0 = to_person(sleeve["root"])
+        r0 = place.to_person(sleeve["root"])
         length = max(arm_len, s * sleeve["len"] + h * 0.06)
         half = 0.4 * s * sleeve["width"]
         nx, ny = -dy, dx
@@ -267,27 +328,6 @@ def render_sample(seed: int, index: int, *, size: tuple[int, int] = DEFAULT_SIZE
              (end[0] - half * nx, end[1] - half * ny), (r0[0] - half * nx, r0[1] - half * ny)],
             fill=label,
         )
-    # The garment last: it occludes arms, neck and pants, as on a real person.
-    for poly in polygons:
-        draw.polygon([to_person(p) for p in poly], fill=garment_label)
-    parse = np.asarray(labels_img)
-
-    # Paint the photo from the label map, so the labels are exactly the painted pixels.
-    lut = np.zeros((256, 3), np.uint8)
-    lut[BACKGROUND] = np.clip(background, 0, 255)
-    lut[HAIR], lut[NECK], lut[FACE], lut[LEFT_ARM], lut[RIGHT_ARM], lut[PANTS] = hair, skin, skin, skin, skin, pants
-    photo = lut[parse]
-    # The garment's texture, carried by the same affine map (output -> input for PIL).
-    warped = Image.fromarray(texture).transform(
-        (w, h), Image.Transform.AFFINE, (1 / s, 0, cx - px / s, 0, 1 / s, cy - py / s), Image.Resampling.BILINEAR
-    )
-    on_garment = parse == garment_label
-    photo[on_garment] = np.asarray(warped)[on_garment]
-    # Light sensor noise, stronger on the background (a "light, noisy" backdrop).
-    noise = rng.integers(-3, 4, size=(h, w, 3), dtype=np.int16)
-    noise[parse == BACKGROUND] *= 2
-    photo = np.clip(photo.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-    return SyntheticSample(photo, parse, cloth, cloth_mask, colours, pattern)
 
 
 def _check_target(root: Path, overwrite: bool) -> None:
