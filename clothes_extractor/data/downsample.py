@@ -58,7 +58,6 @@ from clothes_extractor.data.layouts import (
     parse_categories,
 )
 from clothes_extractor.data.resize import (  # noqa: F401 - target_size, FileResult: public here too
-    FAILED,
     SKIPPED,
     WRITTEN,
     FileResult,
