@@ -297,7 +297,7 @@ def downsample_command(
         Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace a destination written at another size.")
+        bool, typer.Option("--overwrite", help="Replace a destination written at another size or layout.")
     ] = False,
 ) -> None:
     """Copy the first N samples of a data set at a reduced size, in its own layout.

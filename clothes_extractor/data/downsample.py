@@ -400,6 +400,8 @@ def downsample(
     _check_arguments(src, size, first, workers)
     found = detect_layout(src, layout)
     units = _units(src, dst, found, parse_categories(categories) if categories is not None else None, first)
+    if not any(unit.ids for unit in units):
+        raise _no_layout(src, found)
     _check_paths(src, dst)
     _check_not_enlarging(units, found, size)
     _prepare_destination(src, dst, found, size, first, overwrite)

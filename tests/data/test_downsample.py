@@ -373,6 +373,10 @@ def test_viton_2018_keeps_its_own_folders_names_and_pairs(synthetic_viton: Path,
     assert temp_files(dst) == []
 
 
+def synthetic_viton_hd(tmp_path: Path) -> Path:
+    return make_dataset(tmp_path / "hd", {"train": ["00001_00"]})
+
+
 def test_dresscode_keeps_categories_both_images_and_pair_files(synthetic_dresscode: Path, tmp_path: Path):
     src = synthetic_dresscode  # upper_body: 000000-000003 train, 000006-000007 test; dresses: 000004-000005 train
     dst = tmp_path / "low"
@@ -395,6 +399,9 @@ def test_dresscode_keeps_categories_both_images_and_pair_files(synthetic_dressco
     assert_clean_failure(result, "lower_body", "not found")
     result = run_cli("-s", "64", "--src", src, "--dst", tmp_path / "x", "--layout", "viton")
     assert_clean_failure(result, "holds no viton samples", "--layout")
+    result = run_cli("-s", "64", "--src", synthetic_viton_hd(tmp_path), "--dst", tmp_path / "y", "--layout", "viton")
+    assert_clean_failure(result, "holds no viton samples", "image/{id}_0.jpg")  # its photos are not <n>_0.jpg
+    assert not (tmp_path / "y").exists()
 
 
 def test_enlarging_is_refused_with_one_line(synthetic_viton: Path, tmp_path: Path):
