@@ -11,13 +11,18 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from clothes_extractor import __version__
+from clothes_extractor.train.config import MODE_DEFAULTS  # the training defaults; imports no torch
 from clothes_extractor.demo import DemoConfig  # for its defaults; imports no torch
 from clothes_extractor.serve import ServeConfig  # for its defaults; imports neither torch nor gradio
+
+if TYPE_CHECKING:
+    from clothes_extractor.train.config import TrainConfig
+    from clothes_extractor.train.segmenter import SegmenterConfig
 
 app = typer.Typer(
     name="clothes-extractor",
@@ -370,51 +375,26 @@ def prepare_command(
     whose files changed is refused as stale). The key hashes the settings and the ids, so each
     size, label set, background and list has its own cache. Written atomically.
     """
-    import time
-
-    from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
     from clothes_extractor.data.layouts import data_root
-    from clothes_extractor.data.prepared import cache_path, check_out, prepare_dataset
-    from clothes_extractor.data.viton import read_id_list, resolve_split_dir
-    from clothes_extractor.errors import DataError
+    from clothes_extractor.train.cache_plan import build_caches, plan_caches
+    from clothes_extractor.train.config import preprocess_for
 
-    garment_labels, categories = _garment_labels(data, layout, category, labels)
-    preprocess = PreprocessConfig(
-        size=parse_size(size), garment_labels=garment_labels, background=parse_background(background),
-        framing=framing, categories=categories,
+    preprocess = preprocess_for(
+        data, layout=layout, category=category, size=size, labels=labels, background=background, framing=framing
     )
-    data = data_root(data, layout, category)
-    split_dir = resolve_split_dir(data, split)
-    if lists:
-        sources: list[Optional[Path]] = list(lists)
-    else:
-        found = [p for p in (data / "train_ids.txt", data / "val_ids.txt") if split == "train" and p.is_file()]
-        sources = list(found) or [None]
-    plan, refused = [], []
-    for source in sources:
-        ids = read_id_list(source) if source is not None else None
-        path = cache_path(data, split, ids, preprocess, root=out)
-        try:
-            check_out(path, split_dir, ids, preprocess, overwrite=overwrite)
-        except DataError as exc:  # all refusals at once, before anything is built
-            refused.append(str(exc))
-        plan.append((source, path))
-    if refused:
-        raise DataError("; ".join(refused))
-    for source, path in plan:
-        start = time.perf_counter()
-        prepare_dataset(
-            data, split=split, ids=source, preprocess=preprocess, out=path, workers=workers, overwrite=overwrite
+    root = data_root(data, layout, category)
+    plan = plan_caches(root, split=split, lists=lists, preprocess=preprocess, out=out, overwrite=overwrite)
+    h, w = preprocess.size
+    for built in build_caches(root, plan, split=split, preprocess=preprocess, workers=workers, overwrite=overwrite):
+        typer.echo(
+            f"prepared {built.samples} samples ({built.job.describe(split)}) at {h}x{w}: "
+            f"{built.megabytes:.1f} MB in {built.seconds:.1f} s -> {built.job.path}"
         )
-        seconds = time.perf_counter() - start
-        n = len((path / "ids.txt").read_text().split())
-        mb = sum(f.stat().st_size for f in path.iterdir()) / 1e6
-        what = source.name if source is not None else f"all of {split}"
-        h, w = preprocess.size
-        typer.echo(f"prepared {n} samples ({what}) at {h}x{w}: {mb:.1f} MB in {seconds:.1f} s -> {path}")
 
 
 # --- training commands ---------------------------------------------------------------------------
+# An option left out is None: the library's default applies (TrainConfig.for_mode, SegmenterConfig),
+# and --help shows that default. On --resume the run's settings apply instead.
 
 _TRAIN_PANEL = "Data"
 _MODEL_PANEL = "Model"
@@ -422,148 +402,102 @@ _LOSS_PANEL = "Losses"
 _RUN_PANEL = "Run"
 
 # Options shared by the training commands: one definition, one help text.
-_AlphaOpt = Annotated[float, typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss.", rich_help_panel=_LOSS_PANEL)]
+_AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss [default: 1.0].", rich_help_panel=_LOSS_PANEL)]
 _AugmentOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)]
-_BackgroundOpt = Annotated[str, typer.Option("--background", help="white, black or R,G,B: the catalogue background.", rich_help_panel=_TRAIN_PANEL)]
+_BackgroundOpt = Annotated[Optional[str], typer.Option("--background", help="white, black or R,G,B: the catalogue background [default: white].", rich_help_panel=_TRAIN_PANEL)]
 _BsOpt = Annotated[Optional[int], typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes) [default: 32 on CUDA, 8 on a CPU].", rich_help_panel=_RUN_PANEL)]
 _CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (worth it on CUDA; on a CPU it compiles for minutes: off by default).", rich_help_panel=_RUN_PANEL)]
 _ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads [default: the machine's cores; OMP_WAIT_POLICY=PASSIVE unless set].", rich_help_panel=_RUN_PANEL)]
 _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)]
-_EncoderOpt = Annotated[str, typer.Option("--encoder", help="Any smp encoder name.", rich_help_panel=_MODEL_PANEL)]
-_EncoderWeightsOpt = Annotated[str, typer.Option("--encoder-weights", help="imagenet or none.", rich_help_panel=_MODEL_PANEL)]
+_DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda [default: auto].", rich_help_panel=_RUN_PANEL)]
+_EncoderOpt = Annotated[Optional[str], typer.Option("--encoder", help="Any smp encoder name [default: resnet34].", rich_help_panel=_MODEL_PANEL)]
+_EncoderWeightsOpt = Annotated[Optional[str], typer.Option("--encoder-weights", help="imagenet or none [default: imagenet].", rich_help_panel=_MODEL_PANEL)]
 _EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
 _LayoutOpt = Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].", rich_help_panel=_TRAIN_PANEL)]
 _CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].", rich_help_panel=_TRAIN_PANEL)]
-_FramingOpt = Annotated[str, typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target.", rich_help_panel=_TRAIN_PANEL)]
-_LabelsOpt = Annotated[str, typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)]
+_FramingOpt = Annotated[Optional[str], typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target [default: photo].", rich_help_panel=_TRAIN_PANEL)]
+_LabelsOpt = Annotated[Optional[str], typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7 [default: 5].", rich_help_panel=_TRAIN_PANEL)]
 _MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
-_PreparedOpt = Annotated[str, typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off.", rich_help_panel=_TRAIN_PANEL)]
+_OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)]
+_PreparedOpt = Annotated[Optional[str], typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off [default: auto].", rich_help_panel=_TRAIN_PANEL)]
 _ResumeOpt = Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)]
-_SeedOpt = Annotated[int, typer.Option("--seed", rich_help_panel=_RUN_PANEL)]
-_SizeOpt = Annotated[str, typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32.", rich_help_panel=_TRAIN_PANEL)]
+_SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed [default: 42].", rich_help_panel=_RUN_PANEL)]
+_SizeOpt = Annotated[Optional[str], typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32 [default: 224].", rich_help_panel=_TRAIN_PANEL)]
 _TrainListOpt = Annotated[Optional[Path], typer.Option("--train-list", help="Train ids (default DATA/train_ids.txt).", rich_help_panel=_TRAIN_PANEL)]
 _ValListOpt = Annotated[Optional[Path], typer.Option("--val-list", help="Validation ids (default DATA/val_ids.txt).", rich_help_panel=_TRAIN_PANEL)]
-_VggWeightsOpt = Annotated[str, typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only).", rich_help_panel=_LOSS_PANEL)]
-_WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="DataLoader worker processes.", rich_help_panel=_TRAIN_PANEL)]
+_VggWeightsOpt = Annotated[Optional[str], typer.Option("--vgg-weights", help="imagenet, or none (random VGG: for tests only) [default: imagenet].", rich_help_panel=_LOSS_PANEL)]
+_WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=0, help="DataLoader worker processes [default: 2].", rich_help_panel=_TRAIN_PANEL)]
+
+# Command-line names of config fields, where they differ.
+_FIELD_NAMES = {"bs": "batch_size", "category": "categories", "lambda_l1": "l1"}
+_PREPROCESS_OPTIONS = ("size", "labels", "background", "framing")
 
 
-def _garment_labels(data: Path, layout: Optional[str], category: Optional[str], labels: str) -> tuple[tuple[int, ...], tuple[str, ...]]:
-    """The garment labels and Dress Code categories a generator trains on: --labels, or on Dress
-    Code the union of its categories' garment labels (each sample uses its own category's)."""
-    from clothes_extractor.data.layouts import CATEGORY_LABELS, DRESSCODE, detect_layout, parse_categories
+def _given(options: dict[str, Any]) -> dict[str, Any]:
+    """The options the user set (not None), by config field name, paths as text."""
+    return {_FIELD_NAMES.get(k, k): str(v) if isinstance(v, Path) else v for k, v in options.items() if v is not None}
+
+
+def generator_config(mode: str, options: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig that `train-unet` (mode "unet") or `train-gan` ("gan") builds from its
+    options (None: not set, the library's default)."""
+    from clothes_extractor.train.config import TrainConfig, parse_weights, preprocess_for
+
+    given = _given(options)
+    words = {k: given.pop(k) for k in _PREPROCESS_OPTIONS if k in given}
+    given["preprocess"] = preprocess_for(given["data"], layout=given.get("layout"), category=given.get("categories"), **words)
+    for name in ("encoder_weights", "vgg_weights"):
+        if name in given:
+            given[name] = parse_weights(given[name], "--" + name.replace("_", "-"))
+    return TrainConfig.for_mode(mode, **given)
+
+
+def segmenter_config(options: dict[str, Any]) -> SegmenterConfig:
+    """The SegmenterConfig that `train-segmenter` builds from its options (None: not set)."""
+    from clothes_extractor.config import parse_size
     from clothes_extractor.data.viton import parse_garment_labels
+    from clothes_extractor.train.config import parse_weights
+    from clothes_extractor.train.segmenter import SegmenterConfig
 
-    if detect_layout(data, layout) is not DRESSCODE:
-        return parse_garment_labels(labels), ()
-    categories = parse_categories(category)
-    return tuple(sorted({label for c in categories for label in CATEGORY_LABELS[c]})), categories
+    given = _given(options)
+    augment = given.pop("augment", False)
+    if augment:
+        given["flip"] = 0.5  # half the samples
+    parsers = {
+        "size": parse_size, "label_set": str.lower, "arch": str.lower, "garment_labels": parse_garment_labels,
+        "encoder_weights": lambda name: parse_weights(name, "--encoder-weights"),
+    }
+    given = {k: parsers[k](v) if k in parsers else v for k, v in given.items()}
+    return SegmenterConfig(**given)
 
 
-def _train(
-    mode: str,
-    *,
-    data: Path,
-    size: str,
-    encoder: str,
-    encoder_weights: str,
-    epochs: Optional[int],
-    bs: Optional[int],
-    lr: Optional[float],
-    lr_d: float,
-    l1: float,
-    perceptual: float,
-    ssim: float,
-    alpha: float,
-    gan_mode: str,
-    norm_d: str,
-    vgg_weights: str,
-    augment: bool,
-    workers: int,
-    seed: int,
-    device: str,
-    out: Optional[Path],
-    resume: Optional[Path],
-    max_steps: Optional[int],
-    train_list: Optional[Path],
-    val_list: Optional[Path],
-    labels: str,
-    background: str,
-    overwrite: bool,
-    compile: bool = False,
-    prepared: str = "auto",
-    framing: str = "photo",
-    layout: Optional[str] = None,
-    category: Optional[str] = None,
-    threads: Optional[int] = None,
-) -> None:
-    """Build the TrainConfig from the options (or the run folder on --resume) and train."""
-    from clothes_extractor.config import PreprocessConfig, parse_background, parse_size
-    from clothes_extractor.data.viton import parse_garment_labels
-    from clothes_extractor.errors import ConfigError
-    from clothes_extractor.train.config import TrainConfig
-    from clothes_extractor.train.loop import TrainingInterrupted, load_run_config, train
+def _run_training(build, task: str, options: dict[str, Any]):
+    """Build the config (or read the run's on --resume), train, and return the TrainResult; None
+    on a rank other than 0 under torchrun (one report)."""
+    from clothes_extractor.train.loop import TrainingInterrupted, train
+    from clothes_extractor.train.runs import resume_config
 
-    def weights(name: str, flag: str) -> Optional[str]:
-        if name.lower() in ("none", "random"):
-            return None
-        if name.lower() != "imagenet":
-            raise ConfigError(f"{flag} {name!r} is not 'imagenet' or 'none'")
-        return "imagenet"
-
-    if resume is not None:
-        cfg = load_run_config(resume)
-        changes = {"out": str(resume), "device": device, "workers": workers, "compile": compile, "threads": threads}
-        if epochs is not None:
-            changes["epochs"] = epochs
-        changes["max_steps"] = max_steps
-        cfg = cfg.with_changes(**changes)
-    else:
-        garment_labels, categories = _garment_labels(data, layout, category, labels)
-        cfg = TrainConfig(
-            mode=mode,
-            data=str(data),
-            layout=layout,
-            categories=category,
-            out=str(out or Path("runs") / f"train-{mode}"),
-            train_list=str(train_list) if train_list else None,
-            val_list=str(val_list) if val_list else None,
-            preprocess=PreprocessConfig(
-                size=parse_size(size), garment_labels=garment_labels, background=parse_background(background),
-                framing=framing, categories=categories,
-            ),
-            encoder=encoder,
-            encoder_weights=weights(encoder_weights, "--encoder-weights"),
-            norm_d=norm_d,
-            epochs=epochs if epochs is not None else 200,
-            batch_size=bs,
-            lr=lr if lr is not None else (3e-4 if mode == "unet" else 2e-4),
-            lr_d=lr_d,
-            beta1=0.9 if mode == "unet" else 0.5,
-            l1=l1,
-            perceptual=perceptual,
-            ssim=ssim,
-            alpha=alpha,
-            gan_mode=gan_mode,
-            vgg_weights=weights(vgg_weights, "--vgg-weights"),
-            augment=augment,
-            workers=workers,
-            seed=seed,
-            device=device,
-            max_steps=max_steps,
-            compile=compile,
-            prepared=prepared,
-            threads=threads,
-        )
+    resume, overwrite = options.pop("resume"), options.pop("overwrite")
+    cfg = resume_config(resume, task, **options) if resume is not None else build(options)
     try:
         result = train(cfg, resume=resume is not None, overwrite=overwrite)
     except TrainingInterrupted as exc:
         _stderr().print(f"[yellow]{exc}[/]")
         raise typer.Exit(130) from None
-    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
-        return
-    typer.echo(f"done: {result.epochs_done} epoch(s), {result.steps} steps, best val {result.best_key} {result.best:.4f}")
+    return result if os.environ.get("RANK", "0") == "0" else None
+
+
+def _report_files(result) -> None:
     typer.echo(f"checkpoints: {result.run / 'best.safetensors'}  {result.run / 'last.safetensors'}")
     typer.echo(f"metrics: {result.run / 'metrics.jsonl'}  pictures: {result.run / 'samples'}")
+
+
+def _train_generator(mode: str, options: dict[str, Any]) -> None:
+    result = _run_training(functools.partial(generator_config, mode), "generator", options)
+    if result is None:
+        return
+    typer.echo(f"done: {result.epochs_done} epoch(s), {result.steps} steps, best val {result.best_key} {result.best:.4f}")
+    _report_files(result)
 
 
 _HELP_TRAIN_COMMON = """
@@ -585,6 +519,10 @@ once and names the file, or train with `--encoder-weights none` / `--perceptual 
 """
 
 
+def _mode_default(mode: str, name: str) -> str:
+    return f"{MODE_DEFAULTS[mode][name]:g}"
+
+
 @app.command(
     "train-unet",
     help="Train the UNet generator alone with L1 + perceptual + SSIM (+ alpha) losses.\n" + _HELP_TRAIN_COMMON,
@@ -600,41 +538,35 @@ def train_unet_command(
     data: _DataOpt = Path("data/zalando-low-res"),
     layout: _LayoutOpt = None,
     category: _CategoryOpt = None,
-    size: _SizeOpt = "224",
-    labels: _LabelsOpt = "5",
-    background: _BackgroundOpt = "white",
-    framing: _FramingOpt = "photo",
+    size: _SizeOpt = None,
+    labels: _LabelsOpt = None,
+    background: _BackgroundOpt = None,
+    framing: _FramingOpt = None,
     train_list: _TrainListOpt = None,
     val_list: _ValListOpt = None,
     augment: _AugmentOpt = False,
-    prepared: _PreparedOpt = "auto",
-    workers: _WorkersOpt = 2,
-    encoder: _EncoderOpt = "resnet34",
-    encoder_weights: _EncoderWeightsOpt = "imagenet",
+    prepared: _PreparedOpt = None,
+    workers: _WorkersOpt = None,
+    encoder: _EncoderOpt = None,
+    encoder_weights: _EncoderWeightsOpt = None,
     epochs: _EpochsOpt = None,
     bs: _BsOpt = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 3e-4].", rich_help_panel=_RUN_PANEL)] = None,
-    l1: Annotated[float, typer.Option("--l1", min=0, help="Weight of L1.", rich_help_panel=_LOSS_PANEL)] = 1.0,
-    perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off, no VGG needed).", rich_help_panel=_LOSS_PANEL)] = 0.3,
-    ssim: Annotated[float, typer.Option("--ssim", min=0, help="Weight of the SSIM loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
-    alpha: _AlphaOpt = 1.0,
-    vgg_weights: _VggWeightsOpt = "imagenet",
-    seed: _SeedOpt = 42,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
+    lr: Annotated[Optional[float], typer.Option("--lr", help=f"Generator learning rate [default: {_mode_default('unet', 'lr')}].", rich_help_panel=_RUN_PANEL)] = None,
+    l1: Annotated[Optional[float], typer.Option("--l1", min=0, help=f"Weight of L1 [default: {_mode_default('unet', 'l1')}].", rich_help_panel=_LOSS_PANEL)] = None,
+    perceptual: Annotated[Optional[float], typer.Option("--perceptual", min=0, help=f"Weight of the VGG16 perceptual loss (0: off, no VGG needed) [default: {_mode_default('unet', 'perceptual')}].", rich_help_panel=_LOSS_PANEL)] = None,
+    ssim: Annotated[Optional[float], typer.Option("--ssim", min=0, help=f"Weight of the SSIM loss [default: {_mode_default('unet', 'ssim')}].", rich_help_panel=_LOSS_PANEL)] = None,
+    alpha: _AlphaOpt = None,
+    vgg_weights: _VggWeightsOpt = None,
+    seed: _SeedOpt = None,
+    device: _DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-unet].", rich_help_panel=_RUN_PANEL)] = None,
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
     threads: _ThreadsOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
+    overwrite: _OverwriteOpt = False,
 ) -> None:
-    _train(
-        "unet", data=data, size=size, encoder=encoder, encoder_weights=encoder_weights, epochs=epochs, bs=bs,
-        lr=lr, lr_d=2e-4, l1=l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode="vanilla", norm_d="batch",
-        vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out, resume=resume,
-        max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels, background=background,
-        overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category, threads=threads,
-    )
+    _train_generator("unet", dict(locals()))
 
 
 @app.command(
@@ -652,44 +584,38 @@ def train_gan_command(
     data: _DataOpt = Path("data/zalando-low-res"),
     layout: _LayoutOpt = None,
     category: _CategoryOpt = None,
-    size: _SizeOpt = "224",
-    labels: _LabelsOpt = "5",
-    background: _BackgroundOpt = "white",
-    framing: _FramingOpt = "photo",
+    size: _SizeOpt = None,
+    labels: _LabelsOpt = None,
+    background: _BackgroundOpt = None,
+    framing: _FramingOpt = None,
     train_list: _TrainListOpt = None,
     val_list: _ValListOpt = None,
     augment: _AugmentOpt = False,
-    prepared: _PreparedOpt = "auto",
-    workers: _WorkersOpt = 2,
-    encoder: _EncoderOpt = "resnet34",
-    encoder_weights: _EncoderWeightsOpt = "imagenet",
-    norm_d: Annotated[str, typer.Option("--norm-d", help="Discriminator norm: batch or instance.", rich_help_panel=_MODEL_PANEL)] = "batch",
+    prepared: _PreparedOpt = None,
+    workers: _WorkersOpt = None,
+    encoder: _EncoderOpt = None,
+    encoder_weights: _EncoderWeightsOpt = None,
+    norm_d: Annotated[Optional[str], typer.Option("--norm-d", help="Discriminator norm: batch or instance [default: batch].", rich_help_panel=_MODEL_PANEL)] = None,
     epochs: _EpochsOpt = None,
     bs: _BsOpt = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate [default: 2e-4]; Adam betas (0.5, 0.999).", rich_help_panel=_RUN_PANEL)] = None,
-    lr_d: Annotated[float, typer.Option("--lr-d", help="Discriminator learning rate.", rich_help_panel=_RUN_PANEL)] = 2e-4,
-    lambda_l1: Annotated[float, typer.Option("--lambda-l1", "--l1", min=0, help="Weight of L1 (pix2pix lambda).", rich_help_panel=_LOSS_PANEL)] = 100.0,
-    perceptual: Annotated[float, typer.Option("--perceptual", min=0, help="Weight of the VGG16 perceptual loss (0: off).", rich_help_panel=_LOSS_PANEL)] = 0.0,
-    ssim: Annotated[float, typer.Option("--ssim", min=0, help="Weight of the SSIM loss.", rich_help_panel=_LOSS_PANEL)] = 0.0,
-    alpha: _AlphaOpt = 1.0,
-    gan_mode: Annotated[str, typer.Option("--gan-mode", help="vanilla (BCE) or lsgan.", rich_help_panel=_LOSS_PANEL)] = "vanilla",
-    vgg_weights: _VggWeightsOpt = "imagenet",
-    seed: _SeedOpt = 42,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
+    lr: Annotated[Optional[float], typer.Option("--lr", help=f"Generator learning rate [default: {_mode_default('gan', 'lr')}]; Adam betas (0.5, 0.999).", rich_help_panel=_RUN_PANEL)] = None,
+    lr_d: Annotated[Optional[float], typer.Option("--lr-d", help="Discriminator learning rate [default: 0.0002].", rich_help_panel=_RUN_PANEL)] = None,
+    lambda_l1: Annotated[Optional[float], typer.Option("--lambda-l1", "--l1", min=0, help=f"Weight of L1 (pix2pix lambda) [default: {_mode_default('gan', 'l1')}].", rich_help_panel=_LOSS_PANEL)] = None,
+    perceptual: Annotated[Optional[float], typer.Option("--perceptual", min=0, help=f"Weight of the VGG16 perceptual loss (0: off) [default: {_mode_default('gan', 'perceptual')}].", rich_help_panel=_LOSS_PANEL)] = None,
+    ssim: Annotated[Optional[float], typer.Option("--ssim", min=0, help=f"Weight of the SSIM loss [default: {_mode_default('gan', 'ssim')}].", rich_help_panel=_LOSS_PANEL)] = None,
+    alpha: _AlphaOpt = None,
+    gan_mode: Annotated[Optional[str], typer.Option("--gan-mode", help="vanilla (BCE) or lsgan [default: vanilla].", rich_help_panel=_LOSS_PANEL)] = None,
+    vgg_weights: _VggWeightsOpt = None,
+    seed: _SeedOpt = None,
+    device: _DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-gan].", rich_help_panel=_RUN_PANEL)] = None,
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
     threads: _ThreadsOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
+    overwrite: _OverwriteOpt = False,
 ) -> None:
-    _train(
-        "gan", data=data, size=size, encoder=encoder, encoder_weights=encoder_weights, epochs=epochs, bs=bs,
-        lr=lr, lr_d=lr_d, l1=lambda_l1, perceptual=perceptual, ssim=ssim, alpha=alpha, gan_mode=gan_mode,
-        norm_d=norm_d, vgg_weights=vgg_weights, augment=augment, workers=workers, seed=seed, device=device, out=out,
-        resume=resume, max_steps=max_steps, train_list=train_list, val_list=val_list, labels=labels,
-        background=background, overwrite=overwrite, compile=compile, prepared=prepared, framing=framing, layout=layout, category=category, threads=threads,
-    )
+    _train_generator("gan", dict(locals()))
 
 
 @app.command(
@@ -706,29 +632,29 @@ def train_segmenter_command(
     data: _DataOpt = Path("data/zalando-low-res"),
     layout: _LayoutOpt = None,
     category: _CategoryOpt = None,
-    size: Annotated[str, typer.Option("--size", help="Model size: an int or HxW, multiples of 32 [default: 256x192, VITON-HD's 3:4].", rich_help_panel=_TRAIN_PANEL)] = "256x192",
-    labels: Annotated[str, typer.Option("--labels", help="Label set: cihp20 (the 20 parse labels) or viton13 (VITON-HD's 13 groups).", rich_help_panel=_TRAIN_PANEL)] = "cihp20",
-    garment: Annotated[str, typer.Option("--garment", help="Garment parse labels whose IoU validation reports, e.g. 5 or 5,6,7.", rich_help_panel=_TRAIN_PANEL)] = "5",
+    size: Annotated[Optional[str], typer.Option("--size", help="Model size: an int or HxW, multiples of 32 (VITON-HD's 3:4 by default) [default: 256x192].", rich_help_panel=_TRAIN_PANEL)] = None,
+    label_set: Annotated[Optional[str], typer.Option("--labels", help="Label set: cihp20 (the 20 parse labels) or viton13 (VITON-HD's 13 groups) [default: cihp20].", rich_help_panel=_TRAIN_PANEL)] = None,
+    garment_labels: Annotated[Optional[str], typer.Option("--garment", help="Garment parse labels whose IoU validation reports, e.g. 5 or 5,6,7 [default: 5].", rich_help_panel=_TRAIN_PANEL)] = None,
     train_list: _TrainListOpt = None,
     val_list: _ValListOpt = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Horizontal flips (half the samples), left and right labels swapped.", rich_help_panel=_TRAIN_PANEL)] = False,
-    workers: _WorkersOpt = 2,
-    arch: Annotated[str, typer.Option("--arch", help="smp architecture: unet, unetplusplus, fpn, deeplabv3plus or segformer.", rich_help_panel=_MODEL_PANEL)] = "unet",
-    encoder: _EncoderOpt = "resnet34",
-    encoder_weights: _EncoderWeightsOpt = "imagenet",
-    ce: Annotated[float, typer.Option("--ce", min=0, help="Weight of cross-entropy.", rich_help_panel=_LOSS_PANEL)] = 1.0,
-    dice: Annotated[float, typer.Option("--dice", min=0, help="Weight of the Dice loss.", rich_help_panel=_LOSS_PANEL)] = 1.0,
+    workers: _WorkersOpt = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="smp architecture: unet, unetplusplus, fpn, deeplabv3plus or segformer [default: unet].", rich_help_panel=_MODEL_PANEL)] = None,
+    encoder: _EncoderOpt = None,
+    encoder_weights: _EncoderWeightsOpt = None,
+    ce: Annotated[Optional[float], typer.Option("--ce", min=0, help="Weight of cross-entropy [default: 1.0].", rich_help_panel=_LOSS_PANEL)] = None,
+    dice: Annotated[Optional[float], typer.Option("--dice", min=0, help="Weight of the Dice loss [default: 1.0].", rich_help_panel=_LOSS_PANEL)] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 50; on --resume: the run's].", rich_help_panel=_RUN_PANEL)] = None,
-    bs: Annotated[int, typer.Option("--bs", min=1, help="Batch size (per process under torchrun).", rich_help_panel=_RUN_PANEL)] = 16,
-    lr: Annotated[float, typer.Option("--lr", min=0, help="AdamW learning rate (weight decay 1e-4); constant for half the epochs, then linear to 0.", rich_help_panel=_RUN_PANEL)] = 3e-4,
-    seed: _SeedOpt = 42,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_RUN_PANEL)] = "auto",
+    bs: Annotated[Optional[int], typer.Option("--bs", min=1, help="Batch size (per process under torchrun) [default: 16].", rich_help_panel=_RUN_PANEL)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0, help="AdamW learning rate (weight decay 1e-4); constant for half the epochs, then linear to 0 [default: 0.0003].", rich_help_panel=_RUN_PANEL)] = None,
+    seed: _SeedOpt = None,
+    device: _DeviceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder [default: runs/train-segmenter].", rich_help_panel=_RUN_PANEL)] = None,
     resume: _ResumeOpt = None,
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = False,
     threads: _ThreadsOpt = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)] = False,
+    overwrite: _OverwriteOpt = False,
 ) -> None:
     """Train a garment segmenter on the photos and their `image-parse-v3` parse maps.
 
@@ -741,62 +667,14 @@ def train_segmenter_command(
     IoU): give it to `segment`, `extract --segmenter` and `evaluate`. Ctrl-C saves a resumable
     checkpoint; `--resume RUN` continues exactly; `torchrun` runs it on several GPUs.
     """
-    from clothes_extractor.config import parse_size
-    from clothes_extractor.data.viton import parse_garment_labels
-    from clothes_extractor.errors import ConfigError
-    from clothes_extractor.train.loop import TrainingInterrupted, fit, load_run_config
-    from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
-
-    if resume is not None:
-        cfg = load_run_config(resume)
-        if not isinstance(cfg, SegmenterConfig):
-            raise ConfigError(f"{resume} is a generator run; resume it with train-unet or train-gan")
-        changes: dict = {"out": str(resume), "device": device, "workers": workers, "max_steps": max_steps, "compile": compile, "threads": threads}
-        if epochs is not None:
-            changes["epochs"] = epochs
-        cfg = cfg.with_changes(**changes)
-    else:
-        if encoder_weights.lower() not in ("imagenet", "none", "random"):
-            raise ConfigError(f"--encoder-weights {encoder_weights!r} is not 'imagenet' or 'none'")
-        cfg = SegmenterConfig(
-            data=str(data),
-            layout=layout,
-            categories=category,
-            out=str(out or Path("runs") / "train-segmenter"),
-            train_list=str(train_list) if train_list else None,
-            val_list=str(val_list) if val_list else None,
-            size=parse_size(size),
-            label_set=labels.lower(),
-            garment_labels=parse_garment_labels(garment),
-            arch=arch.lower(),
-            encoder=encoder,
-            encoder_weights="imagenet" if encoder_weights.lower() == "imagenet" else None,
-            lr=lr,
-            ce=ce,
-            dice=dice,
-            flip=0.5 if augment else 0.0,
-            epochs=epochs if epochs is not None else 50,
-            batch_size=bs,
-            workers=workers,
-            seed=seed,
-            device=device,
-            max_steps=max_steps,
-            compile=compile,
-            threads=threads,
-        )
-    try:
-        result = fit(SegmenterTask(cfg), resume=resume is not None, overwrite=overwrite)
-    except TrainingInterrupted as exc:
-        _stderr().print(f"[yellow]{exc}[/]")
-        raise typer.Exit(130) from None
-    if os.environ.get("RANK", "0") != "0":  # under torchrun, one report
+    result = _run_training(segmenter_config, "segmenter", dict(locals()))
+    if result is None:
         return
     last = result.history[-1]["val"] if result.history else {}
     garment_iou = last.get("garment_iou")
     garment_text = f" (last epoch: garment IoU {garment_iou:.4f})" if isinstance(garment_iou, float) else ""
     typer.echo(f"done: {result.epochs_done} epoch(s), {result.steps} steps, best val mean IoU {result.best:.4f}{garment_text}")
-    typer.echo(f"checkpoints: {result.run / 'best.safetensors'}  {result.run / 'last.safetensors'}")
-    typer.echo(f"metrics: {result.run / 'metrics.jsonl'}  pictures: {result.run / 'samples'}")
+    _report_files(result)
 
 
 # --- evaluation and inference --------------------------------------------------------------------

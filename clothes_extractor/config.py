@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from clothes_extractor.data.viton import DEFAULT_GARMENT_LABELS
 from clothes_extractor.errors import ConfigError
 
 SIZE_MULTIPLE = 32  # a UNet with 5 downsamplings needs sides divisible by 2**5
@@ -16,6 +15,9 @@ SIZE_MULTIPLE = 32  # a UNet with 5 downsamplings needs sides divisible by 2**5
 FRAMINGS = ("photo", "fill")
 
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+# The CIHP parse label of upper-clothes (data/viton.py's LABELS[5]): the garment by default.
+DEFAULT_GARMENT_LABELS: tuple[int, ...] = (5,)
 
 
 def nearest_multiple(value: int, multiple: int = SIZE_MULTIPLE) -> int:
@@ -96,22 +98,22 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, d: dict) -> PreprocessConfig:
         # Checkpoints written before framing and categories existed used "photo" framing.
-        return cls(
-            size=tuple(d["size"]),
-            garment_labels=tuple(d["garment_labels"]),
-            background=tuple(d["background"]),
-            framing=d.get("framing", "photo"),
-            categories=tuple(d.get("categories", ())),
-        )
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return strict_from_dict(cls, d, "preprocess")
 
 
-def strict_from_dict(cls, data: dict[str, Any], what: str):
-    """Build dataclass ``cls`` from a checkpoint's JSON, refusing keys it does not know."""
+def strict_from_dict(cls, data: dict[str, Any], what: str, ignore: tuple[str, ...] = ()):
+    """Build dataclass ``cls`` from a file's JSON: the policy of every config's ``from_dict``.
+
+    Keys the file lacks take their defaults (files written before a setting existed load);
+    keys ``cls`` does not know are refused, since dropping them could silently change what the
+    file describes; ``ignore`` names bookkeeping keys the writer adds (e.g. a run's ``task``).
+    """
     known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(set(data) - known - set(ignore))
     if unknown:
         raise ConfigError(
             f"{what} config has unknown keys {unknown}; expected some of {sorted(known)} "
             "(was the checkpoint written by a newer clothes-extractor?)"
         )
-    return cls(**data)
+    return cls(**{k: v for k, v in data.items() if k in known})

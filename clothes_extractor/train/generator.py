@@ -49,6 +49,7 @@ class GeneratorTask(TrainTask):
     primary = "generator"
     best_key = "l1"
     higher_is_better = False
+    config_class = TrainConfig
 
     cfg: TrainConfig
 

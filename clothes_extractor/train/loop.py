@@ -3,15 +3,7 @@
 Per epoch: train steps (a rich progress bar with live losses), validation, one line of
 ``metrics.jsonl``, a picture ``samples/epoch_NNN.png``, checkpoints ``last`` and ``best`` (by
 the task's validation metric), and TensorBoard scalars and images when tensorboard is installed.
-
-Run folder::
-
-    config.json               the run's configuration (what --resume reads)
-    last.safetensors/.json    weights + metadata after the latest epoch
-    best.safetensors/.json    the same for the best validation epoch
-    last.state.pt             optimisers, schedulers, other networks, RNG, epoch (for --resume)
-    metrics.jsonl             one JSON line per epoch
-    samples/epoch_NNN.png     the task's picture of fixed validation samples
+The run folder is described in :mod:`clothes_extractor.train.runs`.
 
 Resume is exact at epoch boundaries: shuffling and augmentation are seeded by (seed, epoch).
 An interrupted epoch (Ctrl-C) is saved with the weights of the moment and repeated from its
@@ -32,21 +24,33 @@ import random
 import signal
 import time
 from collections import defaultdict
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from clothes_extractor.checkpoint import load_into, load_state, load_state_dict, read_meta, save_checkpoint, save_state
-from clothes_extractor.errors import ClothesExtractorError, ConfigError
-from clothes_extractor.fileio import atomic_write_text, save_image
-from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, LoopConfig, TrainConfig
+from clothes_extractor.errors import ClothesExtractorError
+from clothes_extractor.fileio import save_image
+from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, LoopConfig
+from clothes_extractor.train.distributed import (  # noqa: F401  (resolve_device: extract and evaluate import it from here)
+    Dist,
+    all_reduce,
+    average_buffers,
+    barrier,
+    close_distributed,
+    device_settings,
+    init_distributed,
+    reduce_sums,
+    resolve_device,
+    wrap,
+)
+from clothes_extractor.train.registry import task_for
+from clothes_extractor.train.runs import RunState, check_run_folder, prepare_run, restore, save
 from clothes_extractor.train.task import TrainTask
 
 
@@ -77,122 +81,10 @@ def lr_factor(epoch: int, epochs: int) -> float:
     return max(0.0, 1.0 - (epoch - keep) / max(1, epochs - keep))
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(name)
-
-
-# channels_last on the CPU: measured on the default models' recipe (resnet18 UNet, 256x192,
-# benchmarks/cpu_recipe.py, section layout), it used the same CPU seconds per step as the
-# contiguous layout, so the CPU keeps contiguous tensors (and its exact results). On CUDA it feeds
-# the tensor cores (with bf16 autocast).
-CPU_CHANNELS_LAST = False
-
-
-def device_settings(device: torch.device, cfg: LoopConfig):
-    """What a run uses on ``device``: (channels_last, autocast factory, intra-op threads).
-
-    CUDA: channels_last, bf16 autocast for the networks (losses in fp32), cudnn.benchmark.
-    CPU: contiguous tensors (:data:`CPU_CHANNELS_LAST`), fp32, ``cfg.threads`` threads (default:
-    torch's, the machine's cores); OpenMP's wait policy is the process's
-    (:mod:`clothes_extractor.runtime`: the command line makes idle threads sleep). ``--compile``
-    stays off unless asked: on the CPU its compilation takes minutes (break-even measured by
-    benchmarks/cpu_recipe.py, section compile).
-    """
-    from clothes_extractor.runtime import cpu_threads
-
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        return True, (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), torch.get_num_threads()
-    return CPU_CHANNELS_LAST, nullcontext, cpu_threads(cfg.threads)
-
-
-@dataclass(frozen=True)
-class Dist:
-    """This process's place in a (possibly single-process) run."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device_name: str) -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(0, 1, resolve_device(device_name))
-    import torch.distributed as dist
-
-    device = resolve_device(device_name)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), device)
-
-
-def _all_reduce(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
-    if ctx.active:
-        import torch.distributed as dist
-
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
-def _average_buffers(modules: dict[str, nn.Module], ctx: Dist) -> None:
-    """Average floating buffers (batch-norm running statistics) across processes.
-
-    DDP copies rank 0's buffers into every replica at each forward, but the last forward of an
-    epoch updates each replica's statistics from its own batch: averaging them at the epoch's end
-    makes the replicas identical again and the statistics those of the global batch.
-    """
-    if not ctx.active:
-        return
-    for m in modules.values():
-        for buf in m.buffers():
-            if buf.is_floating_point():
-                _all_reduce(buf.data, ctx).div_(ctx.world)
-
-
-def _barrier(ctx: Dist) -> None:
-    if ctx.active:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": json.dumps(random.getstate())}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    py = json.loads(state["python"])
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 @contextmanager
@@ -247,92 +139,6 @@ def _loader(ds, cfg: LoopConfig, ctx: Dist, *, train: bool, epoch: int = 0, task
     )
 
 
-def _reduce_sums(sums: dict[str, torch.Tensor], ctx: Dist) -> dict[str, torch.Tensor]:
-    """Sum each accumulator (any shape) across processes, in one reduction."""
-    keys = sorted(sums)
-    flat = _all_reduce(torch.cat([sums[k].double().reshape(-1) for k in keys]).to(ctx.device), ctx).cpu()
-    out, offset = {}, 0
-    for k in keys:
-        n = sums[k].numel()
-        out[k] = flat[offset: offset + n].reshape(sums[k].shape)
-        offset += n
-    return out
-
-
-def check_run_folder(cfg: LoopConfig, overwrite: bool) -> None:
-    run = Path(cfg.out)
-    if run.exists() and any(run.iterdir()) and not overwrite:
-        raise ConfigError(f"run folder {run} is not empty; continue it with --resume {run}, or pass --overwrite or another --out")
-
-
-def prepare_run(cfg: LoopConfig, overwrite: bool) -> Path:
-    check_run_folder(cfg, overwrite)
-    run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for stale in ("metrics.jsonl", "last.state.pt", "best.safetensors", "best.json", "last.safetensors", "last.json"):
-            (run / stale).unlink(missing_ok=True)
-    atomic_write_text(run / "config.json", cfg.to_json() + "\n")
-    return run
-
-
-def load_run_config(run: str | Path) -> LoopConfig:
-    """The configuration saved in a run folder, as the class of its task."""
-    path = Path(run) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run} is not a training run folder (no config.json); --resume takes the --out of an earlier run")
-    try:
-        data = json.loads(path.read_text())
-        task = data.get("task", "generator")
-        if task == "segmenter":
-            from clothes_extractor.train.segmenter import SegmenterConfig
-
-            return SegmenterConfig.from_dict(data)
-        return TrainConfig.from_dict(data)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{path} is not a readable run configuration ({exc})") from None
-
-
-def task_for(cfg: LoopConfig) -> TrainTask:
-    if cfg.task == "segmenter":
-        from clothes_extractor.train.segmenter import SegmenterTask
-
-        return SegmenterTask(cfg)
-    from clothes_extractor.train.generator import GeneratorTask
-
-    return GeneratorTask(cfg)  # type: ignore[arg-type]
-
-
-def _wrap(modules: dict[str, nn.Module], cfg: LoopConfig, ctx: Dist) -> dict[str, nn.Module]:
-    """DDP across processes and/or torch.compile; the raw modules stay what is saved and drawn."""
-    wrapped = {}
-    for name, m in modules.items():
-        if ctx.active:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-            m = DDP(m, device_ids=ids)
-        if cfg.compile:
-            m = torch.compile(m)
-        wrapped[name] = m
-    return wrapped
-
-
-def _save(run: Path, name: str, task: TrainTask, modules, opts, scheds, epoch, step, metrics, best, with_state) -> None:
-    meta = {**task.meta(), "train": task.cfg.to_dict(), "epoch": epoch, "step": step, "metrics": metrics}
-    save_checkpoint(run / f"{name}.safetensors", modules[task.primary].state_dict(), meta)
-    if with_state:
-        save_state(run / f"{name}.state.pt", {
-            "epoch": epoch,
-            "step": step,
-            "best": best,
-            "optimizers": {k: o.state_dict() for k, o in opts.items()},
-            "schedulers": {k: s.state_dict() for k, s in scheds.items()},
-            "modules": {k: m.state_dict() for k, m in modules.items() if k != task.primary},
-            "rng": _rng_state(),
-        })
-
-
 def train(cfg: LoopConfig, *, resume: bool = False, overwrite: bool = False, console=None) -> TrainResult:
     """Train the task that ``cfg`` describes (see :func:`fit`)."""
     return fit(task_for(cfg), resume=resume, overwrite=overwrite, console=console)
@@ -344,167 +150,191 @@ def fit(task: TrainTask, *, resume: bool = False, overwrite: bool = False, conso
     if task.cfg.batch_size is None:  # the device's default, saved in config.json as a number
         task.cfg = task.cfg.with_changes(batch_size=DEFAULT_BATCH_SIZE.get(ctx.device.type, DEFAULT_BATCH_SIZE["cpu"]))
     try:
-        return _fit(task, ctx, resume, overwrite, console)
+        return _Run(task, ctx, console).fit(resume, overwrite)
     finally:
-        if ctx.active:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        close_distributed(ctx)
 
 
-def _fit(task: TrainTask, ctx: Dist, resume: bool, overwrite: bool, console) -> TrainResult:
-    from PIL import Image
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+class _Run:
+    """One process's run of a task: the settings that stay fixed while it trains, and its steps
+    (``setup``, ``restore``, ``train_epoch``, ``end_epoch``) in the order :meth:`fit` calls them."""
 
-    cfg = task.cfg
-    console = console or Console(stderr=True)
-    device = ctx.device
-    cuda = device.type == "cuda"
-    channels_last, autocast, threads = device_settings(device, cfg)
-    say = console.print if ctx.main else (lambda *a, **k: None)
+    def __init__(self, task: TrainTask, ctx: Dist, console) -> None:
+        from rich.console import Console
 
-    if not resume:
-        check_run_folder(cfg, overwrite)  # every rank: an error must stop them all, not hang one
-    # Data, networks and losses first: a missing file or pretrained weight fails before the run
-    # folder exists, so the corrected command can use the same --out.
-    train_ds, val_ds = task.datasets()
-    _seed_everything(cfg.seed)
-    modules = task.build(device, channels_last, ctx.active)
-    opts = task.optimizers(modules)
-    scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda e: lr_factor(e, cfg.epochs)) for k, o in opts.items()}
-    run = Path(cfg.out)
-    if not resume and ctx.main:
-        prepare_run(cfg, overwrite)
-    _barrier(ctx)
+        self.task, self.cfg, self.ctx = task, task.cfg, ctx
+        self.console = console or Console(stderr=True)
+        self.say: Callable[..., None] = self.console.print if ctx.main else (lambda *a, **k: None)
+        self.channels_last, self.autocast, self.threads = device_settings(ctx.device, self.cfg)
+        self.run = Path(self.cfg.out)
+        self.writer = None
 
-    start_epoch, step = 0, 0
-    best = -math.inf if task.higher_is_better else math.inf
-    if resume:
-        state = load_state(run / "last.state.pt")
-        ckpt = run / "last.safetensors"
-        meta = read_meta(ckpt)
-        if meta.get("kind") != task.kind:
-            raise ConfigError(f"{ckpt} holds a {meta.get('kind')!r} model but the run trains a {task.kind!r}")
-        load_into(modules[task.primary], load_state_dict(ckpt, device), ckpt)
-        for name, sd in state.get("modules", {}).items():
-            load_into(modules[name], sd, run / "last.state.pt")
-        for k, o in opts.items():
-            o.load_state_dict(state["optimizers"][k])
-        for k, s in scheds.items():
-            s.load_state_dict(state["schedulers"][k])
-        _set_rng_state(state["rng"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
-        say(f"resuming {run} at epoch {start_epoch + 1}/{cfg.epochs}, step {step}")
-        if start_epoch >= cfg.epochs:
-            say(f"nothing to do: {run} already trained {start_epoch} of {cfg.epochs} epochs (raise --epochs)")
-
-    wrapped = _wrap(modules, cfg, ctx)
-    writer = _tensorboard(run) if ctx.main else None
-    if ctx.main:
-        (run / "samples").mkdir(exist_ok=True)
-    val_loader = _loader(val_ds, cfg, ctx, train=False)
-    history: list[dict[str, Any]] = []
-    procs = f", {ctx.world} processes x batch {cfg.batch_size}" if ctx.active else ""
-    cpu = "" if cuda else f" ({threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"
-    say(f"training {task.kind} on {len(train_ds)} samples, validating on {len(val_ds)}, device {device}{cpu}{procs}, run {run}")
-    progress = Progress(
-        TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-        console=console, transient=False, disable=not ctx.main,
-    )
-    try:
-        with _sigint_flag() as interrupted, progress:
-            for epoch in range(start_epoch, cfg.epochs):
-                if cfg.max_steps is not None and step >= cfg.max_steps:
-                    break
-                # Shuffling and augmentation depend only on (seed, epoch, rank): resume is exact.
-                torch.manual_seed(cfg.seed * 100_003 + epoch * 1_009 + ctx.rank)
-                loader = _loader(train_ds, cfg, ctx, train=True, epoch=epoch, task=task)
-                for m in modules.values():
-                    m.train()
-                sums: dict[str, float] = defaultdict(float)
-                n_steps = 0
-                started = time.perf_counter()
-                bar = progress.add_task("train", total=len(loader), epoch=f"{epoch + 1}/{cfg.epochs}", losses="")
-                for raw in loader:
-                    batch = task.to_device(raw, device, channels_last)
-                    terms = task.step(wrapped, modules, opts, batch, autocast)
-                    names = list(terms)
-                    # One small reduction per step: mean losses for the log, and any rank's stop.
-                    stop = torch.tensor(float(interrupted["set"]), device=device)
-                    vec = torch.stack([t.float().reshape(()) for t in terms.values()] + [stop])
-                    vec = _all_reduce(vec, ctx).cpu()
-                    values = {k: float(v) / ctx.world for k, v in zip(names, vec[:-1])}
-                    bad = [k for k, v in values.items() if not math.isfinite(v)]
-                    if bad:
-                        raise TrainingDiverged(
-                            f"loss {bad[0]} became {values[bad[0]]} at epoch {epoch + 1}, step {step + 1}; "
-                            f"stopped. {run} keeps the last good checkpoint (epoch {epoch}); try a lower "
-                            "--lr, or check the data"
-                        )
-                    for k, v in values.items():
-                        sums[k] += v
-                    n_steps += 1
-                    step += 1
-                    progress.update(bar, advance=1, losses="  ".join(f"{k} {v:.3f}" for k, v in values.items()))
-                    if float(vec[-1]) > 0:
-                        _average_buffers(modules, ctx)
-                        if ctx.main:
-                            _save(run, "last", task, modules, opts, scheds, epoch, step, {}, best, True)
-                        _barrier(ctx)
-                        raise TrainingInterrupted(
-                            f"interrupted at epoch {epoch + 1}, step {step}: saved {run}/last.safetensors; "
-                            f"continue with --resume {run} (epoch {epoch + 1} restarts)"
-                        )
-                    if cfg.max_steps is not None and step >= cfg.max_steps:
+    def fit(self, resume: bool, overwrite: bool) -> TrainResult:
+        task, cfg, ctx = self.task, self.cfg, self.ctx
+        state, train_ds, val_ds = self.setup(resume, overwrite)
+        start_epoch = state.epoch
+        wrapped = wrap(state.modules, cfg, ctx)
+        self.writer = _tensorboard(self.run) if ctx.main else None
+        if ctx.main:
+            (self.run / "samples").mkdir(exist_ok=True)
+        val_loader = _loader(val_ds, cfg, ctx, train=False)
+        self.announce(len(train_ds), len(val_ds))
+        history: list[dict[str, Any]] = []
+        progress = self.progress()
+        try:
+            with _sigint_flag() as interrupted, progress:
+                for epoch in range(start_epoch, cfg.epochs):
+                    if cfg.max_steps is not None and state.step >= cfg.max_steps:
                         break
-                progress.remove_task(bar)
-                _average_buffers(modules, ctx)
-                lr = opts[task.optimizer_names[0]].param_groups[0]["lr"]
-                for s in scheds.values():
-                    s.step()
+                    started = time.perf_counter()
+                    train_means = self.train_epoch(state, wrapped, train_ds, epoch, progress, interrupted)
+                    history.append(self.end_epoch(state, val_loader, val_ds, train_means, started))
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+        weights = {k: v.detach().cpu() for k, v in state.modules[task.primary].state_dict().items()}
+        return TrainResult(self.run, len(history) + start_epoch, state.step, state.best, task.best_key, history, weights)
 
-                sums_val = _reduce_sums(task.validate(modules, val_loader, device, autocast, channels_last), ctx)
-                val = task.finalize(sums_val)
-                improved = val[task.best_key] > best if task.higher_is_better else val[task.best_key] < best
-                if improved:
-                    best = val[task.best_key]
-                record = {
-                    "epoch": epoch + 1,
-                    "step": step,
-                    "lr": lr,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "train": {k: v / max(n_steps, 1) for k, v in sums.items()},
-                    "val": val,
-                }
-                history.append(record)
-                if ctx.main:
-                    with open(run / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    grid = task.picture(modules, val_ds, device, channels_last)
-                    save_image(Image.fromarray(grid), run / "samples" / f"epoch_{epoch + 1:03d}.png")
-                    metrics = {"val": val, "train": record["train"]}
-                    _save(run, "last", task, modules, opts, scheds, epoch + 1, step, metrics, best, True)
-                    if improved:
-                        _save(run, "best", task, modules, opts, scheds, epoch + 1, step, metrics, best, False)
-                    if writer is not None:
-                        for part in ("train", "val"):
-                            for k, v in record[part].items():
-                                if isinstance(v, (int, float)):
-                                    writer.add_scalar(f"{part}/{k}", v, epoch + 1)
-                        writer.add_image("samples", grid, epoch + 1, dataformats="HWC")
-                        writer.flush()
-                shown = {k: v for k, v in val.items() if isinstance(v, (int, float))}
-                say(
-                    f"epoch {epoch + 1}/{cfg.epochs}  step {step}  "
-                    + "  ".join(f"train {k} {v:.4f}" for k, v in record["train"].items())
-                    + "  " + "  ".join(f"val {k} {v:.4f}" for k, v in list(shown.items())[:6])
-                    + ("  (best)" if improved else "")
-                )
-    finally:
-        if writer is not None:
-            writer.close()
-    return TrainResult(run, len(history) + start_epoch, step, best, task.best_key, history,
-                       {k: v.detach().cpu() for k, v in modules[task.primary].state_dict().items()})
+    def setup(self, resume: bool, overwrite: bool):
+        """(state, train set, validation set): networks built, the run folder made or restored."""
+        task, cfg, ctx = self.task, self.cfg, self.ctx
+        if not resume:
+            check_run_folder(cfg, overwrite)  # every rank: an error must stop them all, not hang one
+        # Data, networks and losses first: a missing file or pretrained weight fails before the
+        # run folder exists, so the corrected command can use the same --out.
+        train_ds, val_ds = task.datasets()
+        _seed_everything(cfg.seed)
+        modules = task.build(ctx.device, self.channels_last, ctx.active)
+        opts = task.optimizers(modules)
+        scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda e: lr_factor(e, cfg.epochs)) for k, o in opts.items()}
+        if not resume and ctx.main:
+            prepare_run(cfg, overwrite)
+        barrier(ctx)
+        state = RunState(task, modules, opts, scheds)
+        if resume:
+            restore(state, self.run, ctx.device)
+            self.say(f"resuming {self.run} at epoch {state.epoch + 1}/{cfg.epochs}, step {state.step}")
+            if state.epoch >= cfg.epochs:
+                self.say(f"nothing to do: {self.run} already trained {state.epoch} of {cfg.epochs} epochs (raise --epochs)")
+        return state, train_ds, val_ds
+
+    def announce(self, n_train: int, n_val: int) -> None:
+        ctx, cfg = self.ctx, self.cfg
+        procs = f", {ctx.world} processes x batch {cfg.batch_size}" if ctx.active else ""
+        cpu = "" if ctx.device.type == "cuda" else f" ({self.threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"
+        self.say(
+            f"training {self.task.kind} on {n_train} samples, validating on {n_val}, "
+            f"device {ctx.device}{cpu}{procs}, run {self.run}"
+        )
+
+    def progress(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        return Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+            console=self.console, transient=False, disable=not self.ctx.main,
+        )
+
+    def train_epoch(self, state: RunState, wrapped, train_ds, epoch: int, progress, interrupted) -> dict[str, float]:
+        """The optimisation steps of one epoch; the mean of each loss over them. Raises
+        TrainingDiverged on a NaN loss, TrainingInterrupted (after saving) on Ctrl-C."""
+        task, cfg, ctx = self.task, self.cfg, self.ctx
+        # Shuffling and augmentation depend only on (seed, epoch, rank): resume is exact.
+        torch.manual_seed(cfg.seed * 100_003 + epoch * 1_009 + ctx.rank)
+        loader = _loader(train_ds, cfg, ctx, train=True, epoch=epoch, task=task)
+        for m in state.modules.values():
+            m.train()
+        sums: dict[str, float] = defaultdict(float)
+        n_steps = 0
+        bar = progress.add_task("train", total=len(loader), epoch=f"{epoch + 1}/{cfg.epochs}", losses="")
+        for raw in loader:
+            batch = task.to_device(raw, ctx.device, self.channels_last)
+            terms = task.step(wrapped, state.modules, state.opts, batch, self.autocast)
+            values, stop = self.reduce_step(terms, interrupted["set"], epoch, state.step)
+            for k, v in values.items():
+                sums[k] += v
+            n_steps += 1
+            state.step += 1
+            progress.update(bar, advance=1, losses="  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            if stop:
+                self.interrupt(state, epoch)
+            if cfg.max_steps is not None and state.step >= cfg.max_steps:
+                break
+        progress.remove_task(bar)
+        average_buffers(state.modules, ctx)
+        return {k: v / max(n_steps, 1) for k, v in sums.items()}
+
+    def reduce_step(self, terms: dict[str, torch.Tensor], stop: bool, epoch: int, step: int) -> tuple[dict[str, float], bool]:
+        """One small reduction per step: the mean losses for the log, and whether any rank stops."""
+        ctx = self.ctx
+        flag = torch.tensor(float(stop), device=ctx.device)
+        vec = torch.stack([t.float().reshape(()) for t in terms.values()] + [flag])
+        vec = all_reduce(vec, ctx).cpu()
+        values = {k: float(v) / ctx.world for k, v in zip(terms, vec[:-1])}
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(
+                f"loss {bad[0]} became {values[bad[0]]} at epoch {epoch + 1}, step {step + 1}; "
+                f"stopped. {self.run} keeps the last good checkpoint (epoch {epoch}); try a lower "
+                "--lr, or check the data"
+            )
+        return values, float(vec[-1]) > 0
+
+    def interrupt(self, state: RunState, epoch: int) -> None:
+        """Ctrl-C on any rank: save the weights of the moment as ``last`` (the epoch restarts)."""
+        average_buffers(state.modules, self.ctx)
+        state.epoch = epoch
+        if self.ctx.main:
+            save(state, self.run, "last", {}, with_state=True)
+        barrier(self.ctx)
+        raise TrainingInterrupted(
+            f"interrupted at epoch {epoch + 1}, step {state.step}: saved {self.run}/last.safetensors; "
+            f"continue with --resume {self.run} (epoch {epoch + 1} restarts)"
+        )
+
+    def end_epoch(self, state: RunState, val_loader, val_ds, train_means: dict[str, float], started: float) -> dict[str, Any]:
+        """Step the schedules, validate, and write the epoch's record, picture and checkpoints."""
+        from PIL import Image
+
+        task, ctx = self.task, self.ctx
+        lr = state.opts[task.optimizer_names[0]].param_groups[0]["lr"]
+        for s in state.scheds.values():
+            s.step()
+        val = task.finalize(reduce_sums(task.validate(state.modules, val_loader, ctx.device, self.autocast, self.channels_last), ctx))
+        improved = state.improves(val[task.best_key])
+        if improved:
+            state.best = val[task.best_key]
+        state.epoch += 1
+        record = {
+            "epoch": state.epoch, "step": state.step, "lr": lr, "seconds": round(time.perf_counter() - started, 3),
+            "train": train_means, "val": val,
+        }
+        if ctx.main:
+            with open(self.run / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            grid = task.picture(state.modules, val_ds, ctx.device, self.channels_last)
+            save_image(Image.fromarray(grid), self.run / "samples" / f"epoch_{state.epoch:03d}.png")
+            metrics = {"val": val, "train": train_means}
+            save(state, self.run, "last", metrics, with_state=True)
+            if improved:
+                save(state, self.run, "best", metrics, with_state=False)
+            self.log_tensorboard(record, grid)
+        shown = {k: v for k, v in val.items() if isinstance(v, (int, float))}
+        self.say(
+            f"epoch {state.epoch}/{self.cfg.epochs}  step {state.step}  "
+            + "  ".join(f"train {k} {v:.4f}" for k, v in train_means.items())
+            + "  " + "  ".join(f"val {k} {v:.4f}" for k, v in list(shown.items())[:6])
+            + ("  (best)" if improved else "")
+        )
+        return record
+
+    def log_tensorboard(self, record: dict[str, Any], grid: np.ndarray) -> None:
+        if self.writer is None:
+            return
+        for part in ("train", "val"):
+            for k, v in record[part].items():
+                if isinstance(v, (int, float)):
+                    self.writer.add_scalar(f"{part}/{k}", v, record["epoch"])
+        self.writer.add_image("samples", grid, record["epoch"], dataformats="HWC")
+        self.writer.flush()

@@ -16,7 +16,7 @@ epoch with the highest ``miou``. The picture shows photo | true parse | predicte
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -24,11 +24,11 @@ from torch import nn
 
 from clothes_extractor import __version__
 from clothes_extractor import metrics as M
-from clothes_extractor.config import parse_size
+from clothes_extractor.config import DEFAULT_GARMENT_LABELS, parse_size
 from clothes_extractor.data.dataset import to_uint8
 from clothes_extractor.data.labels import LabelSet, colourise, get_label_set
 from clothes_extractor.data.segmentation import SegmentationDataset, SegmentationPreprocess
-from clothes_extractor.data.viton import DEFAULT_GARMENT_LABELS, LABELS
+from clothes_extractor.data.viton import LABELS
 from clothes_extractor.errors import ConfigError
 from clothes_extractor.losses import segmentation_loss
 from clothes_extractor.models.segmenter import ARCHITECTURES, SegmentationModelConfig, build_segmentation_model
@@ -41,8 +41,14 @@ KIND = "segmenter"
 
 @dataclass(frozen=True, kw_only=True)
 class SegmenterConfig(LoopConfig):
-    """A `train-segmenter` run: the loop's settings plus the model, data and loss settings."""
+    """A `train-segmenter` run: the loop's settings plus the model, data and loss settings.
 
+    Its own defaults for the loop's ``out``, ``epochs`` and ``batch_size`` (16 on every device).
+    """
+
+    out: str = "runs/train-segmenter"
+    epochs: int = 50
+    batch_size: int | None = 16
     size: tuple[int, int] = (256, 192)  # (height, width), multiples of 32
     label_set: str = "cihp20"  # or "viton13"
     fill: tuple[int, int, int] = (255, 255, 255)  # colour of the padding around the photo
@@ -56,7 +62,7 @@ class SegmenterConfig(LoopConfig):
     dice: float = 1.0  # weight of the Dice loss
     flip: float = 0.0  # probability of a horizontal flip (left/right labels swapped)
 
-    task = "segmenter"  # class attribute: which task config.json belongs to
+    task: ClassVar[str] = KIND
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -89,12 +95,8 @@ class SegmenterConfig(LoopConfig):
         )
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SegmenterConfig:
-        d = dict(d)
-        for key in ("size", "fill", "garment_labels"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return super().from_dict(d)  # type: ignore[return-value]
+    def from_json_dict(cls, d: dict[str, Any]) -> dict[str, Any]:
+        return {k: tuple(v) if k in ("size", "fill", "garment_labels") else v for k, v in d.items()}
 
 
 class SegmenterTask(TrainTask):
@@ -103,6 +105,7 @@ class SegmenterTask(TrainTask):
     best_key = "miou"
     higher_is_better = True
     optimizer_names = ("segmenter",)
+    config_class = SegmenterConfig
 
     cfg: SegmenterConfig
 

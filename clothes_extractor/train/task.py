@@ -40,6 +40,7 @@ class TrainTask:
     best_key: str = ""  # the validation metric that picks best.safetensors
     higher_is_better: bool = False
     optimizer_names: tuple[str, ...] = ("g",)  # keys of optimizers(); the first one's lr is logged
+    config_class: type[LoopConfig] = LoopConfig  # what its run configuration is read back as
 
     def __init__(self, cfg: LoopConfig) -> None:
         self.cfg = cfg

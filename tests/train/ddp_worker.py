@@ -8,7 +8,8 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from clothes_extractor.train.config import TrainConfig
-from clothes_extractor.train.loop import load_run_config, train
+from clothes_extractor.train.loop import train
+from clothes_extractor.train.runs import load_run_config
 
 if __name__ == "__main__":
     spec = json.loads(sys.argv[1])

@@ -331,7 +331,7 @@ def test_tensorboard_gets_scalars_and_pictures_when_installed(train_args, monkey
 
 
 def test_cpu_settings_channels_last_fp32_and_threads():
-    from clothes_extractor.train.loop import CPU_CHANNELS_LAST, device_settings
+    from clothes_extractor.train.distributed import CPU_CHANNELS_LAST, device_settings
 
     cfg = TrainConfig(mode="unet", data="unused", out="unused", threads=1)
     before = torch.get_num_threads()

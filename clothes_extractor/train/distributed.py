@@ -1,0 +1,150 @@
+"""Where a run trains: the device, its settings, and this process's place under ``torchrun``.
+
+Under ``torchrun`` (WORLD_SIZE > 1) each process trains a DDP replica on its share of the data
+(NCCL on GPUs, gloo on CPU). Validation sums are reduced across processes; only rank 0 writes
+files and draws progress bars.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from clothes_extractor.errors import ConfigError
+from clothes_extractor.train.config import LoopConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+# channels_last on the CPU: measured on the default models' recipe (resnet18 UNet, 256x192,
+# benchmarks/cpu_recipe.py, section layout), it used the same CPU seconds per step as the
+# contiguous layout, so the CPU keeps contiguous tensors (and its exact results). On CUDA it feeds
+# the tensor cores (with bf16 autocast).
+CPU_CHANNELS_LAST = False
+
+
+def device_settings(device: torch.device, cfg: LoopConfig):
+    """What a run uses on ``device``: (channels_last, autocast factory, intra-op threads).
+
+    CUDA: channels_last, bf16 autocast for the networks (losses in fp32), cudnn.benchmark.
+    CPU: contiguous tensors (:data:`CPU_CHANNELS_LAST`), fp32, ``cfg.threads`` threads (default:
+    torch's, the machine's cores); OpenMP's wait policy is the process's
+    (:mod:`clothes_extractor.runtime`: the command line makes idle threads sleep). ``--compile``
+    stays off unless asked: on the CPU its compilation takes minutes (break-even measured by
+    benchmarks/cpu_recipe.py, section compile).
+    """
+    from clothes_extractor.runtime import cpu_threads
+
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        return True, (lambda: torch.autocast("cuda", dtype=torch.bfloat16)), torch.get_num_threads()
+    return CPU_CHANNELS_LAST, nullcontext, cpu_threads(cfg.threads)
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a (possibly single-process) run."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed(device_name: str) -> Dist:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist(0, 1, resolve_device(device_name))
+    import torch.distributed as dist
+
+    device = resolve_device(device_name)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size(), device)
+
+
+def close_distributed(ctx: Dist) -> None:
+    if ctx.active:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def all_reduce(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    if ctx.active:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def average_buffers(modules: dict[str, nn.Module], ctx: Dist) -> None:
+    """Average floating buffers (batch-norm running statistics) across processes.
+
+    DDP copies rank 0's buffers into every replica at each forward, but the last forward of an
+    epoch updates each replica's statistics from its own batch: averaging them at the epoch's end
+    makes the replicas identical again and the statistics those of the global batch.
+    """
+    if not ctx.active:
+        return
+    for m in modules.values():
+        for buf in m.buffers():
+            if buf.is_floating_point():
+                all_reduce(buf.data, ctx).div_(ctx.world)
+
+
+def barrier(ctx: Dist) -> None:
+    if ctx.active:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def reduce_sums(sums: dict[str, torch.Tensor], ctx: Dist) -> dict[str, torch.Tensor]:
+    """Sum each accumulator (any shape) across processes, in one reduction."""
+    keys = sorted(sums)
+    flat = all_reduce(torch.cat([sums[k].double().reshape(-1) for k in keys]).to(ctx.device), ctx).cpu()
+    out, offset = {}, 0
+    for k in keys:
+        n = sums[k].numel()
+        out[k] = flat[offset: offset + n].reshape(sums[k].shape)
+        offset += n
+    return out
+
+
+def wrap(modules: dict[str, nn.Module], cfg: LoopConfig, ctx: Dist) -> dict[str, nn.Module]:
+    """DDP across processes and/or torch.compile; the raw modules stay what is saved and drawn."""
+    wrapped = {}
+    for name, m in modules.items():
+        if ctx.active:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+            m = DDP(m, device_ids=ids)
+        if cfg.compile:
+            m = torch.compile(m)
+        wrapped[name] = m
+    return wrapped
