@@ -46,6 +46,7 @@ from torch.utils.data.distributed import DistributedSampler
 from clothes_extractor.checkpoint import load_into, load_state, load_state_dict, read_meta, save_checkpoint, save_state
 from clothes_extractor.errors import ClothesExtractorError, ConfigError
 from clothes_extractor.fileio import atomic_write_text, save_image
+from clothes_extractor.runtime import resolve_device
 from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, LoopConfig, TrainConfig
 from clothes_extractor.train.task import TrainTask
 
@@ -75,14 +76,6 @@ def lr_factor(epoch: int, epochs: int) -> float:
     if epoch < keep:
         return 1.0
     return max(0.0, 1.0 - (epoch - keep) / max(1, epochs - keep))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(name)
 
 
 # channels_last on the CPU: measured on the default models' recipe (resnet18 UNet, 256x192,
