@@ -1,7 +1,7 @@
 """Seconds per photo and peak memory of each inference backend of `extract`, in one run.
 
 The model is the shipped default generator (or ``--checkpoint``), on a real 768x1024 VITON-HD
-photo and its parse map. Every backend runs through :class:`clothes_extractor.extract.Extractor`
+photo and its parse map. Every backend runs through :class:`clothes_extractor.inference.extractor.Extractor`
 (the same preprocessing and compositing; only the model call differs):
 
   torch          torch eager, NCHW: what `extract` runs with a .safetensors checkpoint
@@ -55,7 +55,7 @@ def _load(backend: str, models: dict[str, str], threads: int):
     import torch
 
     from clothes_extractor.checkpoint import read_meta
-    from clothes_extractor.extract import Extractor, load_extractor
+    from clothes_extractor.inference.extractor import Extractor, load_extractor
 
     if backend.startswith("torch"):
         extractor = load_extractor(models["torch"], "cpu")
@@ -77,7 +77,7 @@ def _worker(conn, backend: str, threads: int, models: dict[str, str], photo: str
 
     torch.set_num_threads(threads)
     import clothes_extractor.models.generator  # noqa: F401  (imports first: the base excludes them)
-    from clothes_extractor.extract import read_pair
+    from clothes_extractor.inference.mask import read_pair
 
     if backend.startswith("ort"):
         import onnxruntime  # noqa: F401

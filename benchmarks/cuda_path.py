@@ -110,7 +110,7 @@ def main() -> None:
 
     from clothes_extractor.checkpoint import save_checkpoint
     from clothes_extractor.config import PreprocessConfig
-    from clothes_extractor.extract import load_extractor
+    from clothes_extractor.inference.extractor import load_extractor
 
     extract = []
     rng = np.random.default_rng(0)

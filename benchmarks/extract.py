@@ -4,7 +4,7 @@ For each model size a generator (``--encoder``, random weights: speed does not d
 values) is saved as a checkpoint with :func:`clothes_extractor.checkpoint.save_checkpoint`,
 exactly as training saves one, then:
 
-- ``load_s``: :func:`clothes_extractor.extract.load_extractor` (read the file, rebuild the
+- ``load_s``: :func:`clothes_extractor.inference.extractor.load_extractor` (read the file, rebuild the
   model, load the weights), timed apart and not part of the per-photo numbers;
 - one warm-up extraction, then ``--repeat`` timed ones of a real VITON-HD photo (768x1024)
   and its parse map, each split into ``read`` (decode photo + mask), ``prepare`` (the training
@@ -40,9 +40,11 @@ import torch
 
 from clothes_extractor.checkpoint import save_checkpoint
 from clothes_extractor.config import PreprocessConfig, parse_size
-from clothes_extractor.extract import ExtractConfig, load_extractor, read_pair, write_result
+from clothes_extractor.inference.extractor import load_extractor
+from clothes_extractor.inference.mask import read_pair
+from clothes_extractor.inference.output import ExtractConfig, write_result
 from clothes_extractor.models.generator import Generator
-from clothes_extractor.train.loop import resolve_device
+from clothes_extractor.runtime import resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SPLIT = REPO.parent / "shared" / "data" / "viton-hd-samples" / "test"

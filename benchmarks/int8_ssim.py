@@ -1,14 +1,14 @@
 """What int8 costs: SSIM on VITON (2018) test of a generator, its fp32 ONNX export and its int8 one.
 
 Reads ``../shared/data/viton-2018`` (the CP-VTON layout; any layout the data readers know works)
-through :func:`clothes_extractor.data.viton.read_sample`. The checkpoint (default: the shipped
+through :func:`clothes_extractor.evaluation.datasets.read_sample`. The checkpoint (default: the shipped
 default generator) is exported twice with :func:`clothes_extractor.export.export_onnx`: fp32,
 and int8 quantized statically on the first ``--samples`` usable samples of ``train/``
 (calibration never sees the test split). Every test sample (or the first ``--limit``) then goes
-through the three :class:`~clothes_extractor.extract.Extractor` s (same preprocessing, same
+through the three :class:`~clothes_extractor.inference.extractor.Extractor` s (same preprocessing, same
 compositing), brought to the garment image's own frame on white, and is scored against that
 garment image with the paper protocol's SSIM (x100, 8-bit BT.601 luminance;
-:func:`clothes_extractor.evaluate.score`).
+:func:`clothes_extractor.evaluation.scores.score`).
 
 Prints one JSON object: mean SSIM per backend, ``int8 - fp32`` (mean and the largest per-photo
 difference), ``fp32 - torch``, and the SSIM of the int8 extraction against the fp32 one. Exits
@@ -31,9 +31,11 @@ import numpy as np
 import torch
 
 from clothes_extractor.data import viton
-from clothes_extractor.evaluate import score
+from clothes_extractor.evaluation.datasets import read_sample
+from clothes_extractor.evaluation.scores import score
 from clothes_extractor.export import ExportConfig, export_onnx
-from clothes_extractor.extract import WHITE, load_extractor
+from clothes_extractor.inference.composite import WHITE
+from clothes_extractor.inference.extractor import load_extractor
 from clothes_extractor.metrics import NetworkMetrics
 from clothes_extractor.pretrained import resolve
 
@@ -72,7 +74,7 @@ def main() -> None:
     for start in range(0, len(ids), CHUNK):
         inputs, clothes = [], []
         for sample_id in ids[start: start + CHUNK]:
-            raw = viton.read_sample(test, sample_id)
+            raw = read_sample(test, sample_id)
             mask = viton.garment_mask(raw.parse, raw.labels or torch_ex.labels)
             if not mask.any():
                 skipped.append(sample_id)

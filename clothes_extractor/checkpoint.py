@@ -135,27 +135,58 @@ def load_state(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"cannot read training state {path}: {str(exc).splitlines()[0]}") from None
 
 
-def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """Rebuild a generator from a checkpoint alone: (model in eval mode, metadata).
+def _generator_builder():
+    from clothes_extractor.models.generator import GeneratorConfig, build_generator
+
+    return GeneratorConfig, build_generator
+
+
+def _segmenter_builder():
+    from clothes_extractor.models.segmenter import SegmentationModelConfig, build_segmentation_model
+
+    return SegmentationModelConfig, build_segmentation_model
+
+
+# kind -> (its name in messages, the builder of (config class, model factory)); the model's
+# arguments are under meta[kind].
+MODEL_KINDS: dict[str, tuple[str, Any]] = {
+    "generator": ("garment generator", _generator_builder),
+    "segmenter": ("garment segmenter", _segmenter_builder),
+}
+
+
+def load_model(path: str | os.PathLike, kind: str, device: str | torch.device = "cpu"):
+    """Rebuild a model of ``kind`` (a key of :data:`MODEL_KINDS`) from a checkpoint alone:
+    (model in eval mode, metadata). CheckpointError if the file holds another kind.
 
     The encoder is built with ``encoder_weights=None`` and then gets the checkpoint's weights,
     so loading never touches the network. An ``.onnx`` file gives an
     :class:`~clothes_extractor.onnx_model.OnnxModel` instead: called the same way, run by
     onnxruntime.
     """
-    from clothes_extractor.models.generator import GeneratorConfig, build_generator
-
+    name, builder = MODEL_KINDS[kind]
     meta = read_meta(path)
-    if meta.get("kind") != "generator":
-        raise CheckpointError(f"{meta['path']} holds a {meta.get('kind')!r} model, not a garment generator")
+    if meta.get("kind") != kind:
+        raise CheckpointError(f"{meta['path']} holds a {meta.get('kind')!r} model, not a {name}")
+    config_cls, build = builder()
     try:
-        cfg = GeneratorConfig.from_dict({**meta["generator"], "encoder_weights": None})
+        cfg = config_cls.from_dict({**meta[kind], "encoder_weights": None})
+        if is_onnx(meta["path"]):
+            from clothes_extractor.onnx_model import OnnxModel
+
+            return OnnxModel.load(meta, cfg, device), meta
+        model = build(cfg)
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"{meta['path']} has an unreadable model description: {exc}") from None
-    if is_onnx(meta["path"]):
-        from clothes_extractor.onnx_model import OnnxModel
-
-        return OnnxModel.load(meta, cfg, device), meta
-    model = build_generator(cfg)
     load_into(model, load_state_dict(meta["path"]), meta["path"])
     return model.to(device).eval(), meta
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """:func:`load_model` of a generator: (model in eval mode, metadata)."""
+    return load_model(path, "generator", device)
+
+
+def load_segmenter_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """:func:`load_model` of a garment segmenter: (model in eval mode, metadata)."""
+    return load_model(path, "segmenter", device)

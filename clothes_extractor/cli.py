@@ -731,7 +731,9 @@ def evaluate_command(
 
     from clothes_extractor import pretrained
     from clothes_extractor.data.layouts import data_root
-    from clothes_extractor.evaluate import EvalConfig, evaluate, report_lines, results_table
+    from clothes_extractor.evaluation.config import EvalConfig
+    from clothes_extractor.evaluation.report import report_lines, results_table
+    from clothes_extractor.evaluation.run import evaluate
 
     cfg = EvalConfig(
         checkpoint=pretrained.resolve(checkpoint, "generator"), data=data_root(data, layout, category), split=split, folder=folder, exclude=exclude,
@@ -740,14 +742,7 @@ def evaluate_command(
         segmenter=pretrained.resolve(segmenter, "segmenter") if segmenter is not None else None,
     )
     result = evaluate(cfg)
-    sel = result.selection
-    excluded = f", {sel.excluded} excluded (listed in {exclude})" if exclude is not None else ""
-    typer.echo(f"scored {len(sel.ids)} samples of {sel.split_dir} (from {sel.source}: {sel.listed} listed{excluded})")
-    if sel.n_skipped:
-        typer.echo(f"skipped {sel.n_skipped} samples that cannot be scored:")
-        for reason, ids in sel.skipped.items():
-            more = f" ... and {len(ids) - 20} more" if len(ids) > 20 else ""
-            typer.echo(f"  {reason}: {len(ids)}: {' '.join(ids[:20])}{more}")
+    _print_selection(result.selection, exclude)
     Console(soft_wrap=True).print(results_table(result.summary))
     for line in report_lines(result.summary):
         typer.echo(line)
@@ -757,6 +752,34 @@ def evaluate_command(
     typer.echo(f"grid rows ({order}): {', '.join(result.grid_rows)}")
     paths = result.paths
     typer.echo(f"wrote {paths['metrics']}, {paths['per_image']}, {paths['grid']}")
+
+
+def _print_selection(sel, exclude: Optional[Path]) -> None:
+    """Which samples `evaluate` scored, and those it skipped by reason."""
+    excluded = f", {sel.excluded} excluded (listed in {exclude})" if exclude is not None else ""
+    typer.echo(f"scored {len(sel.ids)} samples of {sel.split_dir} (from {sel.source}: {sel.listed} listed{excluded})")
+    if sel.n_skipped:
+        typer.echo(f"skipped {sel.n_skipped} samples that cannot be scored:")
+        for reason, ids in sel.skipped.items():
+            more = f" ... and {len(ids) - 20} more" if len(ids) > 20 else ""
+            typer.echo(f"  {reason}: {len(ids)}: {' '.join(ids[:20])}{more}")
+
+
+def _print_folder_report(command: str, report, output: Path) -> None:
+    """A folder run's failures (stderr), ignored masks and counts; exit 1 if any photo failed."""
+    err = _stderr()
+    for sample_id, reason in report.failed:
+        err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
+    if report.masks_without_photo:
+        ids = report.masks_without_photo
+        typer.echo(f"{len(ids)} mask(s) without a photo, ignored: {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
+    skipped = f", {len(report.skipped)} skipped (output exists; --overwrite replaces)" if report.skipped else ""
+    typer.echo(
+        f"{command}: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; "
+        f"{report.seconds:.1f} s"
+    )
+    if report.failed:
+        raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
 
 
 _EXTRACT_IO_PANEL = "Input and output"
@@ -822,18 +845,10 @@ def extract_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
 ) -> None:
     from clothes_extractor.config import parse_background, parse_size
-    from clothes_extractor.extract import ExtractConfig, check_output_path, extract_file, extract_folder, load_extractor
-    from clothes_extractor.train.loop import resolve_device
+    from clothes_extractor.inference.output import ExtractConfig, check_output_path
 
     folder = images is not None or masks is not None
-    if folder and (photo is not None or mask is not None):
-        raise fail("give PHOTO MASK for one photo, or --images DIR --masks DIR for folders, not both", 2)
-    if folder and images is None:
-        raise fail("folder mode needs --images DIR (and --masks DIR, or --segmenter SEG)", 2)
-    if not folder and photo is None:
-        raise fail("give a PHOTO (and optionally its MASK), or --images DIR for folders", 2)
-    if not folder and (viton_layout or fmt):
-        raise fail("--viton-layout and --format are for folder mode (--images/--masks); for one photo, -o's extension decides", 2)
+    _check_extract_mode(folder, photo, mask, images, viton_layout or bool(fmt))
     cfg = ExtractConfig(
         frame=parse_size(size, multiple=None) if size else None,
         mask_kind=mask_kind.lower(),
@@ -846,36 +861,48 @@ def extract_command(
     )
     if not folder:
         check_output_path(output, cfg)  # before the slow part
-    from clothes_extractor import pretrained
-
-    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device)).for_category(category)
-    seg = None
     needs_masks = (masks is None) if folder else (mask is None)
-    if segmenter is not None or needs_masks:
-        from clothes_extractor.segment import load_segmenter
-
-        segmenter = pretrained.resolve(segmenter, "segmenter")
-        seg = load_segmenter(segmenter, resolve_device(device))
+    extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks)
     if not folder:
+        from clothes_extractor.inference.pipeline import extract_file
+
         result = extract_file(extractor, photo, mask, output, cfg, segmenter=seg)
         h, w = result.alpha.shape
         how = f" from the garment mask predicted by {segmenter}" if mask is None else ""
         typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'}){how}")
         return
+    from clothes_extractor.inference.folder import extract_folder
+
     report = extract_folder(extractor, images, masks, output, cfg, progress=True, segmenter=seg)
-    err = _stderr()
-    for sample_id, reason in report.failed:
-        err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
-    if report.masks_without_photo:
-        ids = report.masks_without_photo
-        typer.echo(f"{len(ids)} mask(s) without a photo, ignored: {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
-    skipped = f", {len(report.skipped)} skipped (output exists; --overwrite replaces)" if report.skipped else ""
-    typer.echo(
-        f"extract: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; "
-        f"{report.seconds:.1f} s"
-    )
-    if report.failed:
-        raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
+    _print_folder_report("extract", report, output)
+
+
+def _check_extract_mode(folder: bool, photo, mask, images, folder_options: bool) -> None:
+    """One photo (PHOTO [MASK]) or folder mode (--images [--masks]), not both (exit 2)."""
+    if folder and (photo is not None or mask is not None):
+        raise fail("give PHOTO MASK for one photo, or --images DIR --masks DIR for folders, not both", 2)
+    if folder and images is None:
+        raise fail("folder mode needs --images DIR (and --masks DIR, or --segmenter SEG)", 2)
+    if not folder and photo is None:
+        raise fail("give a PHOTO (and optionally its MASK), or --images DIR for folders", 2)
+    if not folder and folder_options:
+        raise fail("--viton-layout and --format are for folder mode (--images/--masks); for one photo, -o's extension decides", 2)
+
+
+def _load_models(checkpoint, segmenter, device: str, category, with_segmenter: bool):
+    """(extractor, segmenter or None, the segmenter's path or None): the built-in models where
+    none is given."""
+    from clothes_extractor import pretrained
+    from clothes_extractor.inference.extractor import load_extractor
+    from clothes_extractor.runtime import resolve_device
+
+    extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device)).for_category(category)
+    if not with_segmenter:
+        return extractor, None, segmenter
+    from clothes_extractor.inference.segmenter import load_segmenter
+
+    segmenter = pretrained.resolve(segmenter, "segmenter")
+    return extractor, load_segmenter(segmenter, resolve_device(device)), segmenter
 
 
 @app.command(
@@ -908,8 +935,10 @@ def segment_command(
     """
     import numpy as np
 
-    from clothes_extractor.segment import check_parse_output, load_segmenter, segment_file, segment_folder
-    from clothes_extractor.train.loop import resolve_device
+    from clothes_extractor import pretrained
+    from clothes_extractor.inference.output import check_parse_output
+    from clothes_extractor.inference.segmenter import load_segmenter
+    from clothes_extractor.runtime import resolve_device
 
     if images is not None and photo is not None:
         raise fail("give a PHOTO for one photo, or --images DIR for a folder, not both", 2)
@@ -917,23 +946,19 @@ def segment_command(
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
     if images is None:
         check_parse_output(output, overwrite)  # before the slow part
-    from clothes_extractor import pretrained
-
     seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
     if images is None:
+        from clothes_extractor.inference.pipeline import segment_file
+
         classes = segment_file(seg, photo, output, overwrite=overwrite)
         h, w = classes.shape
         present = ", ".join(seg.label_set.classes[c] for c in np.unique(classes))
         typer.echo(f"wrote {output} ({w}x{h} palette PNG, {seg.label_set.name}; found: {present})")
         return
+    from clothes_extractor.inference.folder import segment_folder
+
     report = segment_folder(seg, images, output, overwrite=overwrite, batch_size=batch_size, progress=True)
-    err = _stderr()
-    for sample_id, reason in report.failed:
-        err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
-    skipped = f", {len(report.skipped)} skipped (output exists; --overwrite replaces)" if report.skipped else ""
-    typer.echo(f"segment: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; {report.seconds:.1f} s")
-    if report.failed:
-        raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
+    _print_folder_report("segment", report, output)
 
 
 # --- serve ---------------------------------------------------------------------------------------
@@ -977,7 +1002,7 @@ def serve_command(
     from clothes_extractor.serve import require_gradio, serve
 
     require_gradio()  # before loading torch and the models
-    from clothes_extractor.train.loop import resolve_device
+    from clothes_extractor.runtime import resolve_device
 
     cfg = ServeConfig(
         checkpoint=checkpoint, segmenter=segmenter, host=host, port=port, max_upload_mb=max_upload_mb,
@@ -1091,7 +1116,7 @@ def demo_command(
     input baselines -> extract with and without a mask. No network, no downloads.
     """
     from clothes_extractor.demo import ExamplesConfig, run_demo, run_examples
-    from clothes_extractor.train.loop import resolve_device
+    from clothes_extractor.runtime import resolve_device
 
     if train:
         result = run_demo(DemoConfig(out=out, samples=samples, size=size, epochs=epochs, seed=seed, overwrite=overwrite))

@@ -38,102 +38,111 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
-    from rich.console import Console
+class _Clock:
+    """Seconds per stage, into ``result.seconds``."""
 
-    from clothes_extractor.config import PreprocessConfig, parse_size
+    def __init__(self, result: DemoResult) -> None:
+        self.result, self.clock = result, time.perf_counter()
+
+    def stage(self, name: str) -> None:
+        now = time.perf_counter()
+        self.result.seconds[name] = round(now - self.clock, 1)
+        self.clock = now
+
+
+def _make_data(cfg: DemoConfig, console, clock: _Clock):
+    """Stages 1-3: (the full-size synthetic data, its downsampled copy, the split)."""
     from clothes_extractor.data.downsample import downsample
     from clothes_extractor.data.split import make_split
     from clothes_extractor.data.synthetic import make_sample_data
-    from clothes_extractor.data.viton import PARSE, PHOTO, sample_path
-    from clothes_extractor.evaluate import EvalConfig, evaluate, pipeline_line, report_lines, results_table
-    from clothes_extractor.extract import ExtractConfig, extract_file, load_extractor
-    from clothes_extractor.segment import load_segmenter, segment_file
-    from clothes_extractor.train.config import TrainConfig
-    from clothes_extractor.train.loop import fit, train
-    from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
-
-    console = console or Console(stderr=True)
-    parse_size(cfg.size)  # a clear error before any work
-    out = cfg.out
-    if out.exists() and any(out.iterdir()):
-        if not cfg.overwrite:
-            raise ConfigError(f"{out} is not empty; pass --overwrite to replace the demo there, or --out DIR")
-        shutil.rmtree(out)
-    result = DemoResult()
-    clock = time.perf_counter()
-
-    def stage(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        result.seconds[name] = round(now - clock, 1)
-        clock = now
 
     console.rule("[bold]1/7 make-sample-data")
-    full = out / "synthetic"
+    full = cfg.out / "synthetic"
     made = make_sample_data(full, samples=cfg.samples, seed=cfg.seed, progress=True)
     console.print(f"{cfg.samples} synthetic samples (768x1024) in {full}")
-    stage("make-sample-data")
+    clock.stage("make-sample-data")
 
     console.rule(f"[bold]2/7 downsample -s {cfg.size}")
-    low = out / f"synthetic-{cfg.size}"
+    low = cfg.out / f"synthetic-{cfg.size}"
     report = downsample(full, low, size=cfg.size, workers=None, progress=True)
     console.print(f"{report.written} files written to {low}")
-    stage("downsample")
+    clock.stage("downsample")
 
     console.rule("[bold]3/7 split")
     split = make_split(low, seed=cfg.seed)
     console.print(f"{len(split.train_ids)} train + {len(split.val_ids)} validation ids")
-    stage("split")
+    clock.stage("split")
+    return full, made, low
+
+
+def _train_models(cfg: DemoConfig, low: Path, console, clock: _Clock):
+    """Stages 4-5: (the GAN run's result, the segmenter run's result)."""
+    from clothes_extractor.config import PreprocessConfig
+    from clothes_extractor.train.config import TrainConfig
+    from clothes_extractor.train.loop import fit, train
+    from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
 
     console.rule("[bold]4/7 train-gan")
-    run = out / "run"
     train_cfg = TrainConfig(
-        mode="gan", data=str(low), out=str(run), preprocess=PreprocessConfig(size=(cfg.size, cfg.size)),
+        mode="gan", data=str(low), out=str(cfg.out / "run"), preprocess=PreprocessConfig(size=(cfg.size, cfg.size)),
         encoder=cfg.encoder, encoder_weights=None, epochs=cfg.epochs, batch_size=cfg.batch_size,
         lr=5e-4, lr_d=2e-4, beta1=0.5, l1=100.0, perceptual=0.0, ssim=0.0, alpha=1.0, vgg_weights=None,
         workers=0, seed=cfg.seed, device="auto", sample_count=6,
     )
     trained = train(train_cfg, console=console)
-    stage("train-gan")
+    clock.stage("train-gan")
 
     console.rule("[bold]5/7 train-segmenter")
     # The parse maps of the same photos teach a segmenter the garment mask: extract without one.
-    seg_run = out / "run-segmenter"
     seg_cfg = SegmenterConfig(
-        data=str(low), out=str(seg_run), size=(cfg.size, cfg.size), encoder=cfg.encoder, encoder_weights=None,
-        epochs=cfg.seg_epochs or max(1, cfg.epochs // 3), batch_size=cfg.batch_size, lr=2e-3, workers=0,
-        seed=cfg.seed, device="auto", sample_count=4,
+        data=str(low), out=str(cfg.out / "run-segmenter"), size=(cfg.size, cfg.size), encoder=cfg.encoder,
+        encoder_weights=None, epochs=cfg.seg_epochs or max(1, cfg.epochs // 3), batch_size=cfg.batch_size, lr=2e-3,
+        workers=0, seed=cfg.seed, device="auto", sample_count=4,
     )
     seg_trained = fit(SegmenterTask(seg_cfg), console=console)
-    stage("train-segmenter")
+    clock.stage("train-segmenter")
+    return trained, seg_trained
+
+
+def _evaluate(cfg: DemoConfig, low: Path, console, clock: _Clock):
+    """Stage 6: (the evaluation with the true masks, the one with the predicted masks too)."""
+    from clothes_extractor.evaluation.config import EvalConfig
+    from clothes_extractor.evaluation.run import evaluate
 
     console.rule("[bold]6/7 evaluate (test split)")
+    ckpt, out = cfg.out / "run" / "best.safetensors", cfg.out
     ev = evaluate(
-        EvalConfig(checkpoint=run / "best.safetensors", data=low, split="test", out=out / "eval", network_metrics=False,
-                   grid_rows=2),
+        EvalConfig(checkpoint=ckpt, data=low, split="test", out=out / "eval", network_metrics=False, grid_rows=2),
         console=console,
     )
-    result.summary = ev.summary
     # The same generator fed the garment mask the segmenter predicts, beside the true mask.
     ev_free = evaluate(
-        EvalConfig(checkpoint=run / "best.safetensors", data=low, split="test", out=out / "eval-mask-free",
-                   network_metrics=False, grid_rows=1, segmenter=seg_run / "best.safetensors"),
+        EvalConfig(checkpoint=ckpt, data=low, split="test", out=out / "eval-mask-free", network_metrics=False,
+                   grid_rows=1, segmenter=out / "run-segmenter" / "best.safetensors"),
         console=console,
     )
-    stage("evaluate")
+    clock.stage("evaluate")
+    return ev, ev_free
+
+
+def _extract(cfg: DemoConfig, full: Path, sample_id: str, console, clock: _Clock) -> dict[str, Path]:
+    """Stage 7: a full-size photo with its parse map, as a user would bring them (the model is
+    64 px, the output goes back to the 768x1024 catalogue frame), then without: the segmenter
+    predicts the parse map, then the garment mask. The paths written, by name."""
+    from clothes_extractor.data.viton import PARSE, PHOTO, sample_path
+    from clothes_extractor.inference.extractor import load_extractor
+    from clothes_extractor.inference.output import ExtractConfig
+    from clothes_extractor.inference.pipeline import extract_file, segment_file
+    from clothes_extractor.inference.segmenter import load_segmenter
 
     console.rule("[bold]7/7 extract")
-    # A full-size photo and its parse map, as a user would bring them: the model is 64 px, the
-    # output goes back to the 768x1024 catalogue frame.
-    sample_id = made.test_ids[0]
+    out, seg_run = cfg.out, cfg.out / "run-segmenter"
     photo = sample_path(full / "test", PHOTO, sample_id)
     mask = sample_path(full / "test", PARSE, sample_id)
     extracted = out / f"extracted_{sample_id}.png"
-    extractor = load_extractor(run / "best.safetensors")
+    extractor = load_extractor(out / "run" / "best.safetensors")
     extract_file(extractor, photo, mask, extracted, ExtractConfig())
     console.print(f"clothes-extractor extract {photo} {mask} -o {extracted}")
-    # The same photo without its parse map: the segmenter predicts it, then the garment mask.
     segmenter = load_segmenter(seg_run / "best.safetensors")
     parse = out / f"parse_{sample_id}.png"
     segment_file(segmenter, photo, parse)
@@ -144,7 +153,12 @@ def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
         console.print(f"clothes-extractor extract {photo} -o {mask_free} --segmenter {seg_run}")
     except DataError as exc:  # a segmenter trained too briefly may find no garment: say so, as extract does
         console.print(f"clothes-extractor extract {photo} -o {mask_free} --segmenter {seg_run}: {exc}")
-    stage("extract")
+    clock.stage("extract")
+    return {"extracted garment": extracted, "extracted from": photo, "predicted parse": parse, "mask-free": mask_free}
+
+
+def _print_results(ev, ev_free, seg_trained, console) -> None:
+    from clothes_extractor.evaluation.report import pipeline_line, report_lines, results_table
 
     console.rule("[bold]results")
     console.print(results_table(ev.summary))
@@ -157,16 +171,38 @@ def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
             f"garment IoU {seg_val['garment_iou'] or 0:.3f}"
         )
     console.print(pipeline_line(ev_free.summary))
-    last_epoch = trained.epochs_done
+
+
+def run_demo(cfg: DemoConfig, console=None) -> DemoResult:
+    from rich.console import Console
+
+    from clothes_extractor.config import parse_size
+
+    console = console or Console(stderr=True)
+    parse_size(cfg.size)  # a clear error before any work
+    out = cfg.out
+    if out.exists() and any(out.iterdir()):
+        if not cfg.overwrite:
+            raise ConfigError(f"{out} is not empty; pass --overwrite to replace the demo there, or --out DIR")
+        shutil.rmtree(out)
+    result = DemoResult()
+    clock = _Clock(result)
+    full, made, low = _make_data(cfg, console, clock)
+    trained, seg_trained = _train_models(cfg, low, console, clock)
+    ev, ev_free = _evaluate(cfg, low, console, clock)
+    written = _extract(cfg, full, made.test_ids[0], console, clock)
+    result.summary = ev.summary
+    _print_results(ev, ev_free, seg_trained, console)
+    run, seg_run, mask_free = out / "run", out / "run-segmenter", written.pop("mask-free")
     result.paths = {
-        "training pictures": run / "samples" / f"epoch_{last_epoch:03d}.png",
+        "training pictures": run / "samples" / f"epoch_{trained.epochs_done:03d}.png",
         "evaluation grid": ev.paths["grid"],
         "metrics": ev.paths["metrics"],
         "per-image metrics": ev.paths["per_image"],
-        "extracted garment": extracted,
-        "extracted from": photo,
+        "extracted garment": written["extracted garment"],
+        "extracted from": written["extracted from"],
         "checkpoint": run / "best.safetensors",
-        "predicted parse": parse,
+        "predicted parse": written["predicted parse"],
         **({"extracted, no mask": mask_free} if mask_free.exists() else {}),
         "segmenter pictures": seg_run / "samples" / f"epoch_{seg_trained.epochs_done:03d}.png",
         "mask-free metrics": ev_free.paths["metrics"],
@@ -214,9 +250,12 @@ def run_examples(cfg: ExamplesConfig) -> DemoResult:
     from PIL import Image
 
     from clothes_extractor import pretrained
-    from clothes_extractor.extract import ExtractConfig, check_output_path, load_extractor, predicted_mask, read_photo, render
     from clothes_extractor.fileio import save_image
-    from clothes_extractor.segment import load_segmenter
+    from clothes_extractor.inference.extractor import load_extractor
+    from clothes_extractor.inference.output import ExtractConfig, check_output_path, render
+    from clothes_extractor.inference.photo import read_photo
+    from clothes_extractor.inference.pipeline import predicted_mask
+    from clothes_extractor.inference.segmenter import load_segmenter
 
     photos = list(cfg.photos) or pretrained.example_photos()
     if not photos:

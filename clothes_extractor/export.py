@@ -6,7 +6,7 @@ opset :data:`OPSET`): input ``image`` (batch, 3, h, w) float32 RGB in [-1, 1] (`
 (batch, 1, h, w) for a generator, ``logits`` (batch, C, h, w) for a segmenter. The batch axis is
 dynamic; h, w are the checkpoint's model size. Preprocessing and compositing stay outside the
 graph, in the project's own code (:mod:`clothes_extractor.data.transforms`,
-:class:`~clothes_extractor.extract.ExtractResult`), shared by both backends
+:class:`~clothes_extractor.inference.extractor.ExtractResult`), shared by both backends
 (:mod:`clothes_extractor.onnx_model`).
 
 ``metadata_props`` carry the checkpoint's JSON metadata under ``clothes_extractor`` (the
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from clothes_extractor import __version__
-from clothes_extractor.checkpoint import META_KEY, is_onnx, load_generator, read_meta
+from clothes_extractor.checkpoint import META_KEY, is_onnx, load_generator, load_segmenter_model, read_meta
 from clothes_extractor.errors import CheckpointError, ConfigError, DataError, MissingDependencyError
 from clothes_extractor.fileio import atomic_path
 from clothes_extractor.onnx_model import INPUT_NAME, INSTALL_HINT, OUTPUT_NAMES, OnnxModel
@@ -99,8 +99,8 @@ def import_onnx():
 
 def _wrappers() -> dict[str, tuple[Any, Any]]:
     """kind -> (loader of the torch model, inference class with prepare/predict)."""
-    from clothes_extractor.extract import Extractor
-    from clothes_extractor.segment import Segmenter, load_segmenter_model
+    from clothes_extractor.inference.extractor import Extractor
+    from clothes_extractor.inference.segmenter import Segmenter
 
     return {"generator": (load_generator, Extractor), "segmenter": (load_segmenter_model, Segmenter)}
 
@@ -311,6 +311,7 @@ def calibration_inputs(side, kind: str, data: Path, split: str, samples: int) ->
     through ``side``'s own preprocessing (:meth:`Extractor.prepare` / :meth:`Segmenter.prepare`):
     ``{"ids": [...], "inputs": (N, h, w, 3) uint8 model inputs}``."""
     from clothes_extractor.data import viton
+    from clothes_extractor.inference.photo import read_photo
 
     found = viton.resolve_split_dir(data, split)
     ids, prepared = [], []
@@ -318,7 +319,7 @@ def calibration_inputs(side, kind: str, data: Path, split: str, samples: int) ->
         files = found.files(sample_id)
         if not files.photo.is_file():
             continue
-        photo = viton.read_rgb_image(files.photo, sample_id, "photo")
+        photo = read_photo(files.photo, f"sample {sample_id}: photo")
         if kind == "generator":  # its input needs the garment mask of the parse map
             if not files.parse.is_file():
                 continue

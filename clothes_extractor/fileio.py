@@ -8,14 +8,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from clothes_extractor.errors import DataError
-
-if TYPE_CHECKING:
-    import numpy as np  # imported where used: `downsample` starts without it
 
 
 @functools.cache
@@ -105,10 +101,3 @@ def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
         raise DataError(f"cannot read {what} {path}: {exc}") from None
     return image
 
-
-def read_rgb(path: str | os.PathLike, what: str = "image") -> np.ndarray:
-    """(H, W, 3) uint8."""
-    import numpy as np
-
-    image = open_image(path, what)
-    return np.asarray(image.convert("RGB"))

@@ -6,11 +6,11 @@ checkpoint's own JSON metadata: model arguments, preprocessing, label set, train
 metrics, model card. So a ``.onnx`` goes wherever a checkpoint goes:
 :func:`clothes_extractor.checkpoint.read_meta` reads its metadata, and
 :func:`~clothes_extractor.checkpoint.load_generator` /
-:func:`~clothes_extractor.segment.load_segmenter_model` return an :class:`OnnxModel`, called
+:func:`~clothes_extractor.checkpoint.load_segmenter_model` return an :class:`OnnxModel`, called
 like the torch module: a (B, 3, h, w) float tensor in [-1, 1] in, the same outputs out (a
 :class:`~clothes_extractor.models.generator.GeneratorOutput`, or the (B, C, h, w) logits).
-The :class:`~clothes_extractor.extract.Extractor`, the
-:class:`~clothes_extractor.segment.Segmenter` and `evaluate` keep their own preprocessing and
+The :class:`~clothes_extractor.inference.extractor.Extractor`, the
+:class:`~clothes_extractor.inference.segmenter.Segmenter` and `evaluate` keep their own preprocessing and
 compositing: one inference path, two backends.
 
 Loading executes no code from the file: onnxruntime runs the graph's standard operators only.

@@ -43,3 +43,17 @@ def cpu_threads(requested: int | None) -> int:
             raise ValueError(f"threads must be at least 1, got {requested}")
         torch.set_num_threads(requested)
     return torch.get_num_threads()
+
+
+def resolve_device(name: str):
+    """``auto``, ``cpu``, ``cuda`` (or ``cuda:N``) -> a torch.device; ``auto`` takes a CUDA GPU
+    when there is one. ConfigError when CUDA is asked for and absent."""
+    import torch
+
+    from clothes_extractor.errors import ConfigError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)

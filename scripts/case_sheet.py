@@ -12,16 +12,17 @@ import argparse
 import csv
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from clothes_extractor import pretrained
 from clothes_extractor.data import viton
 from clothes_extractor.demo import _tile
 from clothes_extractor.errors import DataError
-from clothes_extractor.extract import load_extractor, predicted_mask
+from clothes_extractor.evaluation.datasets import read_sample
 from clothes_extractor.fileio import save_image
-from clothes_extractor.segment import load_segmenter
+from clothes_extractor.inference.extractor import load_extractor
+from clothes_extractor.inference.pipeline import predicted_mask
+from clothes_extractor.inference.segmenter import load_segmenter
 
 
 def pick(eval_dir: Path, per_group: int) -> list[tuple[str, str, float]]:
@@ -45,7 +46,7 @@ def main() -> None:
     segmenter = load_segmenter(pretrained.default_path("segmenter"))
     tiles = []
     for group, sample_id, ssim in pick(args.eval_dir, args.per_group):
-        raw = viton.read_sample(split, sample_id)
+        raw = read_sample(split, sample_id)
         try:
             mask = predicted_mask(extractor, segmenter, raw.photo)
         except DataError:

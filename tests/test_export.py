@@ -23,14 +23,16 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from clothes_extractor import extract as ex
-from clothes_extractor import segment as sg
 from clothes_extractor.checkpoint import read_meta, save_checkpoint
 from clothes_extractor.cli import app
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.viton import read_label_map
 from clothes_extractor.errors import ConfigError, MissingDependencyError
 from clothes_extractor.export import ExportConfig, export_onnx
+from clothes_extractor.inference import extractor as ex
+from clothes_extractor.inference import segmenter as sg
+from clothes_extractor.inference.mask import read_pair, require_garment
+from clothes_extractor.inference.photo import read_photo
 from clothes_extractor.models.generator import Generator
 from clothes_extractor.models.segmenter import SegmentationModel
 from clothes_extractor.onnx_model import INSTALL_HINT, OnnxModel, open_session
@@ -273,14 +275,14 @@ def small_data(synthetic_root, tmp_path_factory) -> Path:
 
 
 def _eval_config(checkpoint: Path, data: Path, tmp_path: Path):
-    from clothes_extractor.evaluate import EvalConfig
+    from clothes_extractor.evaluation.config import EvalConfig
 
     return EvalConfig(checkpoint=checkpoint, data=data, split="test", out=tmp_path / checkpoint.name,
                       batch_size=2, device="cpu", workers=0, network_metrics=False, grid_rows=1)
 
 
 def test_evaluate_scores_an_onnx_generator_as_its_checkpoint(models, small_data, tmp_path):
-    from clothes_extractor.evaluate import evaluate
+    from clothes_extractor.evaluation.run import evaluate
 
     summaries = {}
     for name in ("generator", "generator.onnx"):
@@ -293,7 +295,7 @@ def test_evaluate_scores_an_onnx_generator_as_its_checkpoint(models, small_data,
 
 
 def test_evaluate_scores_an_onnx_segmenter_as_its_checkpoint(models, small_data, tmp_path):
-    from clothes_extractor.evaluate import evaluate
+    from clothes_extractor.evaluation.run import evaluate
 
     scores = []
     for name in ("segmenter", "segmenter.onnx"):
@@ -398,7 +400,7 @@ def test_readme_example_extracts_with_onnxruntime_numpy_and_pillow_only(request,
     assert done.stdout.strip() == "[]"  # neither PyTorch nor this package was imported
     got = np.asarray(Image.open(tmp_path / "garment.png"), dtype=np.int16)
     onnx_ex = ex.load_extractor(model)
-    photo, mask = ex.read_pair(tmp_path / "person.jpg", tmp_path / "parse.png", onnx_ex.labels)
+    photo, mask = read_pair(tmp_path / "person.jpg", tmp_path / "parse.png", onnx_ex.labels)
     want = onnx_ex.predict(onnx_ex.prepare(photo, mask)[None])[0][0]
     assert got.shape == want.shape and np.array_equal(got, want)  # the same preprocessing, bit for bit
 
@@ -436,7 +438,7 @@ def test_default_models_export_and_give_the_same_garments_mask_free(default_expo
     generator extracts from the (torch) predicted mask is the same within 1/255."""
     from clothes_extractor.pretrained import default_path, example_photos
 
-    photos = [ex.read_photo(p) for p in example_photos()]
+    photos = [read_photo(p) for p in example_photos()]
     if not photos:
         pytest.skip("the example photos were left out of this installation")
     props = open_session(default_exports["generator"]).get_modelmeta().custom_metadata_map
@@ -447,7 +449,7 @@ def test_default_models_export_and_give_the_same_garments_mask_free(default_expo
     for photo in photos:
         classes = torch_seg.predict(photo)
         assert (classes != onnx_seg.predict(photo)).mean() <= ARGMAX_BOUND
-        mask = sg.require_garment(torch_seg, classes, torch_ex.labels)
+        mask = require_garment(torch_seg, classes, torch_ex.labels)
         a, b = torch_ex.extract(photo, mask), onnx_ex.extract(photo, mask)
         assert np.abs(a.rgb.astype(np.int16) - b.rgb).max() <= 1 and np.abs(a.alpha.astype(np.int16) - b.alpha).max() <= 1
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from clothes_extractor import pretrained
@@ -42,7 +41,8 @@ def test_a_missing_default_says_what_to_do(monkeypatch, tmp_path):
 
 def test_the_default_generator_beats_the_white_image_on_real_held_out_photos(real_root, tmp_path):
     """Paper protocol on the three VITON-HD test samples (measured: SSIM 74.84 vs 64.97)."""
-    from clothes_extractor.evaluate import EvalConfig, evaluate
+    from clothes_extractor.evaluation.config import EvalConfig
+    from clothes_extractor.evaluation.run import evaluate
 
     result = evaluate(EvalConfig(
         checkpoint=pretrained.default_path("generator"), data=real_root, split="test", out=tmp_path / "eval",
@@ -57,7 +57,7 @@ def test_the_default_generator_beats_the_white_image_on_real_held_out_photos(rea
 def test_the_default_segmenter_finds_the_garment_on_real_held_out_photos(real_root):
     """Garment IoU against the data set's own parse maps (measured: 0.934 over the three)."""
     from clothes_extractor.data import viton
-    from clothes_extractor.segment import load_segmenter
+    from clothes_extractor.inference.segmenter import load_segmenter
 
     segmenter = load_segmenter(pretrained.default_path("segmenter"))
     split = viton.resolve_split_dir(real_root, "test")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from clothes_extractor.config import parse_size
+from clothes_extractor.config import parse_size, strict_from_dict
 from clothes_extractor.data.dataset import to_tensor
 from clothes_extractor.data.labels import LabelSet, get_label_set
 from clothes_extractor.data.transforms import content_box
@@ -66,7 +66,8 @@ class SegmentationPreprocess:
     def from_dict(cls, d: dict[str, Any]) -> SegmentationPreprocess:
         if d.get("normalisation", NORMALISATION) != NORMALISATION:
             raise ConfigError(f"unknown input normalisation {d['normalisation']!r}; this version uses {NORMALISATION}")
-        return cls(size=tuple(d["size"]), label_set=d["label_set"], fill=tuple(d["fill"]))
+        cfg = strict_from_dict(cls, d, "segmenter preprocessing", ignore=("normalisation",))
+        return replace(cfg, size=tuple(cfg.size), fill=tuple(cfg.fill))
 
 
 def fit_photo(photo: np.ndarray, size: tuple[int, int], fill: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:

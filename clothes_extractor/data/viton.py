@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from clothes_extractor.config import DEFAULT_GARMENT_LABELS  # noqa: F401  (callers read it here too)
 from clothes_extractor.data.layouts import SPLITS, Split, open_split
 from clothes_extractor.errors import DataError
 from clothes_extractor.fileio import open_image
@@ -41,7 +42,6 @@ LABELS: tuple[str, ...] = (
     "left-leg", "right-leg", "left-shoe", "right-shoe",
 )
 UPPER_CLOTHES = 5
-DEFAULT_GARMENT_LABELS: tuple[int, ...] = (UPPER_CLOTHES,)
 
 # The palette of VITON-HD's parse maps (read off the real files): 20 label colours, then a
 # grey ramp (i, i, i) for the unused indices 20-255.

@@ -7,7 +7,6 @@ well as an image on the catalogue background.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -18,6 +17,7 @@ from torch import nn
 from clothes_extractor import weights as weights_lib
 from clothes_extractor.config import SIZE_MULTIPLE, nearest_multiple, strict_from_dict
 from clothes_extractor.errors import ConfigError
+from clothes_extractor.models.encoders import build_smp
 
 DECODER_ATTENTIONS = (None, "scse")
 RGB_CHANNELS = 3
@@ -152,37 +152,10 @@ def build_generator(cfg: GeneratorConfig) -> Generator:
 def _build_unet(
     *, encoder: str, encoder_weights: str | None, decoder_attention: str | None, in_channels: int, out_channels: int
 ) -> smp.Unet:
-    common = dict(
-        encoder_name=encoder,
+    return build_smp(
+        smp.Unet, encoder=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=out_channels,
         decoder_attention_type=decoder_attention,
-        classes=out_channels,
-        activation=None,
     )
-    if encoder_weights is None:
-        return smp.Unet(encoder_weights=None, in_channels=in_channels, **common)
-
-    # Resolve the file ourselves (cache first, fail fast offline), then hand smp/timm the local
-    # file: smp's own download path would retry a dead network for tens of seconds.
-    path = weights_lib.resolve_encoder_weights(encoder, encoder_weights)
-    if encoder.startswith("tu-"):
-        # timm loads a local file given as pretrained_cfg_overlay; smp passes the kwarg through.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # smp: "encoder_weights should be True" for tu-
-            return smp.Unet(
-                encoder_weights=encoder_weights,
-                in_channels=in_channels,
-                pretrained_cfg_overlay={"file": str(path)},
-                **common,
-            )
-
-    from safetensors.torch import load_file
-
-    # Same steps as smp.encoders.get_encoder with weights: build for 3 channels, load, then
-    # adapt the first convolution to in_channels the way smp does for pretrained encoders.
-    unet = smp.Unet(encoder_weights=None, in_channels=3, **common)
-    unet.encoder.load_state_dict(load_file(str(path), device="cpu"))
-    unet.encoder.set_in_channels(in_channels, pretrained=True)
-    return unet
 
 
 def _drop_unused_attention(unet: smp.Unet) -> None:

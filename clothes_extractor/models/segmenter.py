@@ -8,7 +8,6 @@ the generator (:func:`clothes_extractor.weights.resolve_encoder_weights`).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch import nn
 from clothes_extractor import weights as weights_lib
 from clothes_extractor.config import SIZE_MULTIPLE, strict_from_dict
 from clothes_extractor.errors import ConfigError
+from clothes_extractor.models.encoders import build_smp
 from clothes_extractor.models.generator import check_size
 
 # Architecture name -> smp class (all share the encoder_name / encoder_weights / in_channels /
@@ -97,8 +97,8 @@ class SegmentationModel(nn.Module):
             raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
         if classes < 2:
             raise ConfigError(f"a segmenter needs at least 2 classes, got {classes}")
-        self.net = _build(ARCHITECTURES[arch], encoder=encoder, encoder_weights=encoder_weights,
-                          in_channels=in_channels, classes=classes)
+        self.net = build_smp(ARCHITECTURES[arch], encoder=encoder, encoder_weights=encoder_weights,
+                             in_channels=in_channels, classes=classes)
 
     @classmethod
     def from_config(cls, cfg: SegmentationModelConfig) -> SegmentationModel:
@@ -123,25 +123,3 @@ class SegmentationModel(nn.Module):
 def build_segmentation_model(cfg: SegmentationModelConfig) -> SegmentationModel:
     """Build the segmenter that ``cfg`` describes (pretrained weights resolved offline first)."""
     return SegmentationModel.from_config(cfg)
-
-
-def _build(model_cls, *, encoder: str, encoder_weights: str | None, in_channels: int, classes: int) -> nn.Module:
-    common = dict(encoder_name=encoder, classes=classes, activation=None)
-    if encoder_weights is None:
-        return model_cls(encoder_weights=None, in_channels=in_channels, **common)
-    # As the generator: resolve the file ourselves (cache first, fail fast offline), then hand
-    # it to smp/timm, whose own download would retry a dead network for a long time.
-    path = weights_lib.resolve_encoder_weights(encoder, encoder_weights)
-    if encoder.startswith("tu-"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return model_cls(
-                encoder_weights=encoder_weights, in_channels=in_channels,
-                pretrained_cfg_overlay={"file": str(path)}, **common,
-            )
-    from safetensors.torch import load_file
-
-    model = model_cls(encoder_weights=None, in_channels=3, **common)
-    model.encoder.load_state_dict(load_file(str(path), device="cpu"))
-    model.encoder.set_in_channels(in_channels, pretrained=True)
-    return model

@@ -93,8 +93,8 @@ def model_card(generator_meta: dict, segmenter_meta: dict | None, shipped: bool)
 
 def load_engine(cfg: ServeConfig, root: Path):
     """Load the models once: (Engine, what was loaded, in words)."""
-    from clothes_extractor.extract import load_extractor
-    from clothes_extractor.segment import load_segmenter
+    from clothes_extractor.inference.extractor import load_extractor
+    from clothes_extractor.inference.segmenter import load_segmenter
     from clothes_extractor.serve.engine import Engine, Limits
 
     extractor = load_extractor(pretrained.resolve(cfg.checkpoint, "generator"), cfg.device)

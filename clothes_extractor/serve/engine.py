@@ -1,8 +1,8 @@
 """What the web page does, without the web page: one model instance, the limits, the requests.
 
-Every request goes through the library functions `extract` uses (:func:`read_photo`,
-:func:`read_pair`, :func:`predicted_mask` parts, :meth:`Extractor.extract`, :func:`render` +
-:func:`save_all`, :func:`extract_folder`): the page writes exactly the files `extract` writes,
+Every request goes through the inference functions `extract` uses (:func:`read_photo`,
+:func:`read_pair`, :func:`require_garment`, :meth:`Extractor.extract`, :func:`render` +
+:func:`save_all`, :func:`extract_folder`; :mod:`clothes_extractor.inference`): the page writes exactly the files `extract` writes,
 and fails with exactly its messages. No gradio here, so this module is tested without a browser.
 
 Paths: the page hands over the paths of files gradio stored on upload (inside its cache folder,
@@ -28,16 +28,12 @@ from PIL import Image
 
 from clothes_extractor.data.viton import LABELS
 from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError
-from clothes_extractor.extract import (
-    WHITE,
-    ExtractConfig,
-    Extractor,
-    extract_folder,
-    read_pair,
-    read_photo,
-    render,
-    save_all,
-)
+from clothes_extractor.inference.composite import WHITE
+from clothes_extractor.inference.extractor import Extractor
+from clothes_extractor.inference.folder import extract_folder
+from clothes_extractor.inference.mask import read_pair, require_garment
+from clothes_extractor.inference.output import ExtractConfig, render, save_all
+from clothes_extractor.inference.photo import read_photo
 
 MASK_SOURCES: dict[str, str] = {  # value -> label on the page
     "segmenter": "predicted by the segmenter",
@@ -223,8 +219,6 @@ class Engine:
     def _from_segmenter(self, photo: Upload, choice: MaskChoice, work: Path, paths: _Paths) -> _Masked:
         if self.segmenter is None:
             raise ConfigError("this server has no segmenter (serve --segmenter); upload a mask or paint one")
-        from clothes_extractor.segment import require_garment
-
         arr = read_photo(photo.path)
         classes = self.segmenter.predict(arr)  # extract's predicted_mask, keeping the classes for the category
         garment = require_garment(self.segmenter, classes, self.extractor.labels, name=photo.name)

@@ -22,7 +22,7 @@ import gradio as gr
 import numpy as np
 
 from clothes_extractor.errors import ClothesExtractorError
-from clothes_extractor.extract import MASK_KINDS
+from clothes_extractor.inference.mask import MASK_KINDS
 from clothes_extractor.serve import ServeConfig, example_photos
 from clothes_extractor.serve.engine import MASK_SOURCES, Engine, MaskChoice
 

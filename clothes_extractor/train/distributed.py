@@ -14,16 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from clothes_extractor.errors import ConfigError
+from clothes_extractor.runtime import resolve_device
 from clothes_extractor.train.config import LoopConfig
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(name)
 
 
 # channels_last on the CPU: measured on the default models' recipe (resnet18 UNet, 256x192,

@@ -37,7 +37,7 @@ from torch.utils.data.distributed import DistributedSampler
 from clothes_extractor.errors import ClothesExtractorError
 from clothes_extractor.fileio import save_image
 from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, LoopConfig
-from clothes_extractor.train.distributed import (  # noqa: F401  (resolve_device: extract and evaluate import it from here)
+from clothes_extractor.train.distributed import (
     Dist,
     all_reduce,
     average_buffers,
@@ -46,7 +46,6 @@ from clothes_extractor.train.distributed import (  # noqa: F401  (resolve_device
     device_settings,
     init_distributed,
     reduce_sums,
-    resolve_device,
     wrap,
 )
 from clothes_extractor.train.registry import task_for

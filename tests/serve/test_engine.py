@@ -20,8 +20,8 @@ from clothes_extractor import pretrained
 from clothes_extractor import serve as sv
 from clothes_extractor.cli import app
 from clothes_extractor.errors import ConfigError, DataError
-from clothes_extractor.extract import load_extractor
-from clothes_extractor.segment import load_segmenter
+from clothes_extractor.inference.extractor import load_extractor
+from clothes_extractor.inference.segmenter import load_segmenter
 from clothes_extractor.serve.engine import Engine, Limits, MaskChoice, Upload, overlay, safe_stem
 
 runner = CliRunner()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clothes_extractor.extract import load_extractor
-from clothes_extractor.segment import load_segmenter
+from clothes_extractor.inference.extractor import load_extractor
+from clothes_extractor.inference.segmenter import load_segmenter
 from clothes_extractor.serve import ServeConfig
 from clothes_extractor.serve.engine import Engine
 

@@ -20,14 +20,17 @@ from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import VitonDataset, to_uint8
 from clothes_extractor.data.synthetic import make_sample_data
 from clothes_extractor.data.transforms import to_frame
-from clothes_extractor.evaluate import (
-    EvalConfig, IMAGE_METRICS, METRICS, SUBJECTS, evaluate, grid_choice, paper_images, select_samples,
-)
+from clothes_extractor.evaluation.config import EvalConfig
+from clothes_extractor.evaluation.paper import paper_images
+from clothes_extractor.evaluation.protocol import IMAGE_METRICS, METRICS, SUBJECTS
+from clothes_extractor.evaluation.report import grid_choice
+from clothes_extractor.evaluation.run import evaluate
+from clothes_extractor.evaluation.selection import select_samples
 from clothes_extractor.models.generator import GeneratorConfig, build_generator
 
 runner = CliRunner()
 SIZE = 64
-PROTOCOL_JSON = Path(__file__).resolve().parents[2] / "shared" / "data" / "viton-hd-protocol" / "vitonhd_duplicate_filenames.json"
+PROTOCOL_JSON = Path(__file__).resolve().parents[3] / "shared" / "data" / "viton-hd-protocol" / "vitonhd_duplicate_filenames.json"
 
 
 def _ok(result):

@@ -17,15 +17,18 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from clothes_extractor import extract as ex
-from clothes_extractor import segment as sg
 from clothes_extractor.checkpoint import save_checkpoint
 from clothes_extractor.cli import app
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.segmentation import SegmentationPreprocess
 from clothes_extractor.data.viton import VITON_PALETTE, read_label_map
 from clothes_extractor.errors import CheckpointError, DataError
-from clothes_extractor.evaluate import EvalConfig, evaluate
+from clothes_extractor.evaluation.config import EvalConfig
+from clothes_extractor.evaluation.run import evaluate
+from clothes_extractor.inference import segmenter as sg
+from clothes_extractor.inference.extractor import load_extractor
+from clothes_extractor.inference.mask import detect_mask_kind, read_garment_mask, require_garment
+from clothes_extractor.inference.photo import read_photo
 from clothes_extractor.models.generator import Generator
 from clothes_extractor.models.segmenter import SegmentationModel
 from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
@@ -135,7 +138,7 @@ def test_prediction_follows_the_photo_geometry():
 
 def test_predict_many_equals_predict(ckpts, real_photo):
     seg = sg.load_segmenter(ckpts["random"])
-    photo = ex.read_photo(real_photo)
+    photo = read_photo(real_photo)
     small = np.asarray(Image.fromarray(photo).resize((150, 200)))
     many = list(seg.predict_many([photo, small], batch_size=2))
     assert np.array_equal(many[0], seg.predict(photo)) and np.array_equal(many[1], seg.predict(small))
@@ -152,14 +155,14 @@ def test_garment_masks_of_both_label_sets(ckpts):
     assert (seg13.to_cihp(c13) == 5).all()  # upper is written as upper-clothes
     assert seg13.describe_garment((5,)).startswith("viton13 classes 3 (upper")
     with pytest.raises(DataError, match=r"found no garment \(labels 6 \(dress\)\) in photo p.jpg .*give a mask"):
-        sg.require_garment(seg20, c20, (6,), name="p.jpg")
+        require_garment(seg20, c20, (6,), name="p.jpg")
 
 
 def test_checkpoint_kinds_are_not_confused(ckpts):
     with pytest.raises(CheckpointError, match="'generator' model, not a garment segmenter.*--segmenter"):
         sg.load_segmenter(ckpts["generator"])
     with pytest.raises(CheckpointError, match="'segmenter' model.*give it as --segmenter"):
-        ex.load_extractor(ckpts["random"])
+        load_extractor(ckpts["random"])
 
 
 # --- segment -----------------------------------------------------------------------------------------
@@ -172,12 +175,12 @@ def test_segment_writes_the_data_sets_parse_format(ckpts, real_photo, tmp_path):
     image = Image.open(out)
     assert image.mode == "P" and image.size == (768, 1024) and image.getpalette()[:60] == VITON_PALETTE[:60]
     seg = sg.load_segmenter(ckpts["random"])
-    assert np.array_equal(read_label_map(out), seg.predict(ex.read_photo(real_photo)))
+    assert np.array_equal(read_label_map(out), seg.predict(read_photo(real_photo)))
     # A viton13 prediction is written with CIHP labels: it reads as a label map whose garment is 5.
     out13 = tmp_path / "parse13.png"
     _ok(runner.invoke(app, ["segment", str(real_photo), "-o", str(out13), "-s", str(ckpts["upper13"]), "--device", "cpu"]))
     assert (read_label_map(out13) == 5).all()
-    assert ex.detect_mask_kind(Image.open(out13)) == "labels"
+    assert detect_mask_kind(Image.open(out13)) == "labels"
     # Refusals: an existing output, a lossy format.
     assert "--overwrite" in _user_error(runner.invoke(app, ["segment", str(real_photo), "-o", str(out), "-s", str(ckpts["random"])]))
     assert ".png" in _user_error(runner.invoke(app, ["segment", str(real_photo), "-o", str(tmp_path / "p.jpg"), "-s", str(ckpts["random"])]))
@@ -210,8 +213,8 @@ def test_extract_without_a_mask(ckpts, real_photo, tmp_path):
     ]))
     assert "predicted by" in text and Image.open(out).size == (768, 1024)
     # The constant segmenter's garment is the whole photo: the output is the extraction from an all-on mask.
-    extractor = ex.load_extractor(ckpts["generator"])
-    photo = ex.read_photo(real_photo)
+    extractor = load_extractor(ckpts["generator"])
+    photo = read_photo(real_photo)
     expected = extractor.extract(photo, np.ones(photo.shape[:2], bool)).rgb
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), expected)
 
@@ -254,9 +257,9 @@ def test_folder_mode_without_masks(ckpts, real_root, tmp_path):
         "extract", "--images", str(images), "--masks", str(masks), "-o", str(out), *common, "--segmenter", str(ckpts["upper"]),
     ]))
     assert "3 written" in text
-    extractor = ex.load_extractor(ckpts["generator"])
-    photo = ex.read_photo(images / f"{SAMPLE}.jpg")
-    from_mask = extractor.extract(photo, ex.read_garment_mask(masks / f"{SAMPLE}.png", (5,))).rgb
+    extractor = load_extractor(ckpts["generator"])
+    photo = read_photo(images / f"{SAMPLE}.jpg")
+    from_mask = extractor.extract(photo, read_garment_mask(masks / f"{SAMPLE}.png", (5,))).rgb
     written = np.asarray(Image.open(out / f"{SAMPLE}.png").convert("RGB")).astype(int)
     # Folder mode predicts in batches; oneDNN's convolutions round differently by batch size, so a
     # few pixels may differ by one level (measured: 0.014% of them).

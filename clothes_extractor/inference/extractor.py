@@ -1,0 +1,174 @@
+"""The generator at inference: a person photo + a garment mask -> the flat catalogue image.
+
+The photo goes through :func:`clothes_extractor.data.transforms.preprocess_input`, the very
+function that builds the training input, with the checkpoint's own preprocessing settings (size,
+garment labels, background): no drift between training and inference. The generator's output
+covers the padded model frame; :func:`clothes_extractor.data.transforms.to_frame` (the inverse
+of the target's padding) brings it back to the catalogue frame, 768x1024 (W x H) by default:
+VITON-HD's ``cloth/`` frame, which is what the model learned to draw.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from clothes_extractor.checkpoint import load_generator
+from clothes_extractor.config import PreprocessConfig
+from clothes_extractor.data.dataset import to_tensor, to_uint8
+from clothes_extractor.data.layouts import CATEGORY_LABELS
+from clothes_extractor.data.transforms import preprocess_input, to_frame
+from clothes_extractor.data.viton import MASK_THRESHOLD
+from clothes_extractor.errors import CheckpointError, ConfigError
+from clothes_extractor.inference.composite import WHITE, composite, cut_out
+
+CATALOGUE_FRAME: tuple[int, int] = (1024, 768)  # (H, W) of VITON-HD's cloth/ images
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    """One extracted garment in its catalogue frame.
+
+    ``rgb`` (Hf, Wf, 3) uint8 on ``background`` (the training background), ``alpha`` (Hf, Wf)
+    uint8: the predicted garment alpha (sigmoid of the alpha logit) times 255.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    background: tuple[int, int, int] = WHITE
+
+    def on_background(self, colour: tuple[int, int, int]) -> np.ndarray:
+        """(Hf, Wf, 3) uint8 recomposited on ``colour`` with the predicted alpha
+        (:func:`~clothes_extractor.inference.composite.composite`)."""
+        return composite(self.rgb, self.alpha, self.background, colour)
+
+    def rgba(self) -> np.ndarray:
+        """(Hf, Wf, 4) uint8 cut-out (:func:`~clothes_extractor.inference.composite.cut_out`)."""
+        return cut_out(self.rgb, self.alpha, self.background)
+
+    def mask(self, threshold: int = MASK_THRESHOLD) -> np.ndarray:
+        """(Hf, Wf) uint8 0/255: the alpha thresholded (a VITON-HD ``cloth-mask``)."""
+        return np.where(self.alpha >= threshold, 255, 0).astype(np.uint8)
+
+
+def to_catalogue(
+    rgb: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int], frame: tuple[int, int] | None = None
+) -> ExtractResult:
+    """Model-frame (h, w, 3) uint8 rgb on ``background`` and (h, w) uint8 alpha ->
+    :class:`ExtractResult` in ``frame`` ((H, W), default :data:`CATALOGUE_FRAME`): the padding
+    cropped and the rest resized by :func:`~clothes_extractor.data.transforms.to_frame`."""
+    frame = tuple(frame or CATALOGUE_FRAME)
+    return ExtractResult(
+        rgb=np.asarray(to_frame(Image.fromarray(rgb), frame, background)),
+        alpha=np.asarray(to_frame(Image.fromarray(alpha), frame, 0)),
+        background=tuple(background),
+    )
+
+
+class Extractor:
+    """A generator loaded from a checkpoint, with the preprocessing it was trained with.
+
+    Example:
+        >>> ex = load_extractor("runs/train-unet")                      # doctest: +SKIP
+        >>> res = ex.extract(photo, mask)                              # doctest: +SKIP
+        >>> res.rgb.shape, res.alpha.shape                             # doctest: +SKIP
+        ((1024, 768, 3), (1024, 768))
+    """
+
+    def __init__(self, model: torch.nn.Module, meta: dict[str, Any], device: torch.device) -> None:
+        self.model = model.eval()
+        self.meta = meta
+        self.device = torch.device(device)
+        try:
+            self.preprocess = PreprocessConfig.from_dict(meta["preprocess"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{meta.get('path', 'checkpoint')} has no readable preprocessing settings ({exc})") from None
+
+    @property
+    def labels(self) -> tuple[int, ...]:
+        return self.preprocess.garment_labels
+
+    def for_category(self, category: str | None) -> Extractor:
+        """This extractor for one Dress Code category's garment (``--category``); ConfigError
+        when the checkpoint knows several and none is named, or does not know the one named."""
+        known = self.preprocess.categories
+        if category is None:
+            if len(known) > 1:
+                raise ConfigError(f"this model knows several garment categories ({', '.join(known)}); pick one with --category")
+            return self
+        if not known:
+            raise ConfigError(
+                f"--category applies to models trained on Dress Code categories; this one extracts garment labels "
+                f"{list(self.labels)} whatever the category"
+            )
+        if category not in known:
+            raise ConfigError(f"this model was trained on {', '.join(known)}, not {category}")
+        chosen = copy.copy(self)
+        chosen.preprocess = replace(self.preprocess, garment_labels=CATEGORY_LABELS[category])
+        return chosen
+
+    def prepare(self, photo: np.ndarray, mask: np.ndarray, *, name: str = "photo") -> np.ndarray:
+        """(H, W, 3) uint8 photo + (H, W) bool mask -> (h, w, 3) uint8 model input, exactly as
+        in training (:func:`~clothes_extractor.data.transforms.preprocess_input`)."""
+        return preprocess_input(photo, mask, self.preprocess, name=name)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, h, w) float model inputs in [-1, 1] -> (rgb (B, 3, h, w) float32 clamped to
+        [-1, 1], alpha logit (B, 1, h, w) float32), on :attr:`device`, in the padded model frame."""
+        rgb, alpha_logit = self.model(x.to(self.device))
+        return rgb.float().clamp(-1, 1), alpha_logit.float()
+
+    @staticmethod
+    def quantize(rgb: torch.Tensor, alpha_logit: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`forward`'s outputs -> ((B, h, w, 3) uint8 rgb, (B, h, w) uint8 alpha), the
+        alpha being the sigmoid of the logit times 255: the 8 bits a saved image holds."""
+        alpha = torch.sigmoid(alpha_logit.float())
+        return np.stack([to_uint8(r) for r in rgb]), np.stack([to_uint8(a) for a in alpha])
+
+    @torch.inference_mode()
+    def predict(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, h, w, 3) uint8 model inputs -> ((B, h, w, 3) uint8 rgb, (B, h, w) uint8 alpha),
+        in the padded model frame."""
+        return self.quantize(*self.forward(torch.stack([to_tensor(i) for i in inputs])))
+
+    def finish(self, rgb: np.ndarray, alpha: np.ndarray, frame: tuple[int, int] | None = None) -> ExtractResult:
+        """Model-frame (h, w, 3) rgb and (h, w) alpha -> :class:`ExtractResult` in ``frame`` (H, W)."""
+        return to_catalogue(rgb, alpha, self.preprocess.background, frame)
+
+    def extract(self, photo: np.ndarray, mask: np.ndarray, *, frame: tuple[int, int] | None = None) -> ExtractResult:
+        """(H, W, 3) uint8 photo + (H, W) bool garment mask -> the garment in ``frame``
+        ((H, W); default :data:`CATALOGUE_FRAME`, 1024x768)."""
+        rgb, alpha = self.predict(self.prepare(photo, mask)[None])
+        return self.finish(rgb[0], alpha[0], frame)
+
+    def extract_many(
+        self, inputs: Sequence[np.ndarray], *, frame: tuple[int, int] | None = None, batch_size: int = 8
+    ) -> Iterator[ExtractResult]:
+        """Prepared model inputs (from :meth:`prepare`) -> results, ``batch_size`` at a time."""
+        for start in range(0, len(inputs), batch_size):
+            rgb, alpha = self.predict(np.stack(inputs[start: start + batch_size]))
+            for r, a in zip(rgb, alpha):
+                yield self.finish(r, a, frame)
+
+
+def load_extractor(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Extractor:
+    """A checkpoint file or run folder -> :class:`Extractor` (CheckpointError if it is not one of ours).
+
+    An exported ``.onnx`` (`clothes-extractor export`) gives an Extractor whose model is run by
+    onnxruntime (:class:`~clothes_extractor.onnx_model.OnnxModel`): same preprocessing, same
+    compositing, same results within 1/255."""
+    try:
+        model, meta = load_generator(checkpoint, device)
+    except CheckpointError as exc:
+        if "'segmenter' model" in str(exc):  # the two checkpoints given the wrong way round
+            raise CheckpointError(f"{exc}; give it as --segmenter, and a generator as --checkpoint") from None
+        raise
+    return Extractor(model, meta, device)

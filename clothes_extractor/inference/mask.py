@@ -1,0 +1,195 @@
+"""Garment masks: read one a user gives (any of four kinds), or take one from a predicted parse.
+
+Masks come in several kinds (:func:`detect_mask_kind`, in this order):
+
+1. ``labels``: a palette (P) or greyscale (L) image whose values are all label indices (< 20)
+   and not all 0/1, e.g. VITON-HD's ``image-parse-v3/<id>.png``. The garment is the set of
+   labels the checkpoint was trained on (``preprocess.garment_labels``, upper-clothes = 5).
+2. ``colours``: an RGB(A) image (or a palette image of other values) in which at least 99% of
+   the pixels are exactly one of the 20 parse colours (VITON-HD's palette, or the standard
+   CIHP/LIP one which differs by one step in a few channels) and at least one of them is not the
+   background: a colour-coded parse image. Colours map to label indices exactly, then labels.
+3. ``binary``: anything else. An image with a non-trivial alpha channel (RGBA, LA, PA, not all
+   255): alpha >= 128. Otherwise the grey level: >= 128 (L, 1, RGB masks; JPEG ringing is
+   absorbed), or == 1 for a 0/1 mask (all values 0 or 1, as numpy writes them).
+
+``--mask-kind`` forces a kind instead of detecting it. A mask image is read with its EXIF
+orientation applied, as the photo is (:mod:`clothes_extractor.inference.photo`).
+
+Without a mask, a garment segmenter predicts the photo's parse map and the garment mask is its
+pixels of the generator's garment labels (:func:`require_garment`); an empty one is a DataError.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from clothes_extractor.data.viton import LABELS, MASK_THRESHOLD, VITON_PALETTE, garment_mask
+from clothes_extractor.errors import ConfigError, DataError
+from clothes_extractor.inference.photo import open_oriented, read_photo
+
+MASK_KINDS: tuple[str, ...] = ("auto", "labels", "binary", "colours")
+COLOUR_CODED_SHARE = 0.99  # share of pixels that must be parse colours for "colours"
+
+_N_LABELS = len(LABELS)
+_VITON_COLOURS = [tuple(VITON_PALETTE[3 * i: 3 * i + 3]) for i in range(_N_LABELS)]
+# The standard CIHP/LIP palette: VITON-HD's with 255/170/221 where VITON-HD has 254/169/220.
+_LIP_COLOURS = [tuple({254: 255, 169: 170, 220: 221}.get(c, c) for c in rgb) for rgb in _VITON_COLOURS]
+_NO_LABEL = 255
+
+
+def _colour_codes(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int32)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+_CODE_TO_LABEL: dict[int, int] = {
+    int(_colour_codes(np.array(c))): i for colours in (_LIP_COLOURS, _VITON_COLOURS) for i, c in enumerate(colours)
+}
+_CODES = np.array(sorted(_CODE_TO_LABEL), dtype=np.int32)
+_CODE_LABELS = np.array([_CODE_TO_LABEL[int(c)] for c in _CODES], dtype=np.uint8)
+
+
+# --- masks ---------------------------------------------------------------------------------------
+
+
+def colours_to_labels(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 colour-coded parse image -> (H, W) uint8 label indices; 255 where a pixel
+    is not exactly one of the 20 parse colours (VITON-HD or CIHP/LIP palette)."""
+    codes = _colour_codes(rgb)
+    idx = np.clip(np.searchsorted(_CODES, codes), 0, len(_CODES) - 1)
+    return np.where(_CODES[idx] == codes, _CODE_LABELS[idx], _NO_LABEL).astype(np.uint8)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def _alpha(image: Image.Image) -> np.ndarray | None:
+    """The alpha channel as (H, W) uint8 if the image has a non-trivial one (not all 255)."""
+    if not _has_alpha(image):
+        return None
+    alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+    return alpha if alpha.min() < 255 else None
+
+
+def _as_rgb(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def _is_label_map(image: Image.Image) -> bool:
+    if image.mode not in ("P", "L"):
+        return False
+    values = np.asarray(image)
+    return values.size > 0 and int(values.max()) < _N_LABELS and int(values.max()) >= 2
+
+
+def _is_colour_coded(image: Image.Image) -> bool:
+    if image.mode not in ("RGB", "RGBA", "P", "PA"):
+        return False
+    labels = colours_to_labels(_as_rgb(image))
+    known = labels != _NO_LABEL
+    return known.mean() >= COLOUR_CODED_SHARE and bool((known & (labels != 0)).any())
+
+
+def detect_mask_kind(image: Image.Image) -> str:
+    """``labels``, ``colours`` or ``binary``, in the order documented in the module docstring."""
+    if _is_label_map(image):
+        return "labels"
+    if _is_colour_coded(image):
+        return "colours"
+    return "binary"
+
+
+def _binary_mask(image: Image.Image) -> tuple[np.ndarray, str]:
+    alpha = _alpha(image)
+    if alpha is not None:
+        return alpha >= MASK_THRESHOLD, "alpha >= 128"
+    grey = np.asarray(image.convert("L"))
+    if grey.size and int(grey.max()) == 1:
+        return grey == 1, "a 0/1 mask, value 1"
+    return grey >= MASK_THRESHOLD, "grey level >= 128"
+
+
+def decode_garment_mask(
+    image: Image.Image, labels: Sequence[int], kind: str = "auto", *, name: str = "mask"
+) -> tuple[np.ndarray, str]:
+    """A decoded mask image -> ((H, W) bool garment mask, how it was read, in words).
+
+    ``labels`` are the garment's label indices (used by label maps and colour-coded parse
+    images); ``kind`` is one of :data:`MASK_KINDS`.
+    """
+    if kind not in MASK_KINDS:
+        raise ConfigError(f"mask kind {kind!r} is not one of {', '.join(MASK_KINDS)}")
+    labels = tuple(labels)
+    names = ", ".join(f"{i} ({LABELS[i]})" for i in labels if 0 <= i < _N_LABELS)
+    if kind == "auto":
+        kind = detect_mask_kind(image)
+    if kind == "labels":
+        if image.mode not in ("P", "L", "I", "I;16"):
+            raise DataError(
+                f"{name} is not a label map: mode {image.mode}, expected a palette (P) or greyscale (L) "
+                "image whose values are label indices; try --mask-kind colours or binary"
+            )
+        values = np.asarray(image)
+        if values.size and values.max() >= _N_LABELS:
+            raise DataError(
+                f"{name} is not a label map: it holds value {int(values.max())}, labels go from 0 to "
+                f"{_N_LABELS - 1}; try --mask-kind binary"
+            )
+        return garment_mask(values, labels), f"a label map, labels {names}"
+    if kind == "colours":
+        return garment_mask(colours_to_labels(_as_rgb(image)), labels), f"a colour-coded parse image, labels {names}"
+    mask, how = _binary_mask(image)
+    return mask, f"a binary mask, {how}"
+
+
+def read_garment_mask(
+    path: str | os.PathLike, labels: Sequence[int], kind: str = "auto"
+) -> np.ndarray:
+    """Read a garment mask of any supported kind (see the module docstring) as (H, W) bool."""
+    return decode_garment_mask(open_oriented(path, "mask"), labels, kind, name=str(path))[0]
+
+
+def read_pair(
+    photo_path: str | os.PathLike, mask_path: str | os.PathLike, labels: Sequence[int], kind: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(photo (H, W, 3) uint8, garment mask (H, W) bool), checked: same size, mask not empty."""
+    photo = read_photo(photo_path)
+    mask_image = open_oriented(mask_path, "mask")
+    mask, how = decode_garment_mask(mask_image, labels, kind, name=str(mask_path))
+    if mask.shape != photo.shape[:2]:
+        raise DataError(
+            f"mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} but photo {photo_path} is "
+            f"{photo.shape[1]}x{photo.shape[0]}; the mask must be drawn on the same photo, at the same size"
+        )
+    if not mask.any():
+        hint = ""
+        if "label" in how:
+            source = np.asarray(mask_image) if "label map" in how else colours_to_labels(_as_rgb(mask_image))
+            present = [int(v) for v in np.unique(source) if v < _N_LABELS]
+            hint = f"; labels present: {', '.join(f'{v} ({LABELS[v]})' for v in present) or 'none'}"
+        raise DataError(
+            f"mask {mask_path}: the garment mask is empty (read as {how}{hint}); "
+            f"force another reading with --mask-kind ({', '.join(MASK_KINDS[1:])})"
+        )
+    return photo, mask
+
+
+def require_garment(segmenter, classes: np.ndarray, garment_labels: Sequence[int], *, name: str = "photo") -> np.ndarray:
+    """The garment mask of a prediction of ``segmenter``
+    (:class:`~clothes_extractor.inference.segmenter.Segmenter`); DataError if it is empty (no
+    output is better than a blank one)."""
+    mask = segmenter.garment_mask(classes, garment_labels)
+    if not mask.any():
+        found = [int(v) for v in np.unique(classes)]
+        seen = ", ".join(f"{v} ({segmenter.label_set.classes[v]})" for v in found) or "none"
+        raise DataError(
+            f"the segmenter found no garment ({segmenter.describe_garment(garment_labels)}) in photo {name} "
+            f"(it found: {seen}); give a mask"
+        )
+    return mask

@@ -1,0 +1,61 @@
+"""Scores for `evaluate` and for training's validation: pure functions, one value per image.
+
+- :mod:`~clothes_extractor.metrics.image`: L1, PSNR, SSIM, MS-SSIM, luminance and the
+  weight-free perceptual metrics, on ``(B, C, H, W)`` batches in ``[0, 1]``.
+- :mod:`~clothes_extractor.metrics.fid`: the Fréchet distance and its running statistics.
+- :mod:`~clothes_extractor.metrics.network`: LPIPS, DISTS and the Inception features of FID,
+  only from weight files present locally (never downloaded).
+- :mod:`~clothes_extractor.metrics.segmentation`: confusion matrix -> IoU.
+
+Everything is importable from here too (``from clothes_extractor import metrics as M``).
+"""
+
+from clothes_extractor.metrics.fid import FeatureStats, FIDAccumulator, frechet_distance
+from clothes_extractor.metrics.image import (
+    MS_SSIM_BETAS,
+    SSIM_SIGMA,
+    SSIM_WINDOW,
+    l1,
+    luminance,
+    ms_ssim,
+    ms_ssim_min_size,
+    psnr,
+    ssim,
+    weight_free_metrics,
+)
+from clothes_extractor.metrics.network import (
+    ALEXNET_FILE,
+    ALEXNET_URL,
+    DISTS_SHORT_SIDE,
+    INCEPTION_FIDELITY_FILE,
+    INCEPTION_FIDELITY_URL,
+    INCEPTION_PYTORCH_FID_FILE,
+    VGG16_FILE,
+    VGG16_URL,
+    NetworkMetrics,
+    NotComputed,
+    PerImageFn,
+    dists_metric,
+    finite_or_str,
+    inception_features,
+    lpips_metric,
+    network_metrics,
+)
+from clothes_extractor.metrics.segmentation import (
+    confusion_matrix,
+    finite_or_none,
+    group_iou,
+    iou_per_class,
+    mask_iou,
+    mean_iou,
+    segmentation_report,
+)
+
+__all__ = [
+    "ALEXNET_FILE", "ALEXNET_URL", "DISTS_SHORT_SIDE", "FIDAccumulator", "FeatureStats", "INCEPTION_FIDELITY_FILE",
+    "INCEPTION_FIDELITY_URL", "INCEPTION_PYTORCH_FID_FILE", "MS_SSIM_BETAS", "NetworkMetrics", "NotComputed",
+    "PerImageFn", "SSIM_SIGMA", "SSIM_WINDOW", "VGG16_FILE", "VGG16_URL", "confusion_matrix", "dists_metric",
+    "finite_or_none", "finite_or_str", "frechet_distance", "group_iou", "inception_features", "iou_per_class", "l1",
+    "lpips_metric", "luminance", "mask_iou", "mean_iou", "ms_ssim", "ms_ssim_min_size", "network_metrics", "psnr",
+    "segmentation_report", "ssim", "weight_free_metrics",
+]

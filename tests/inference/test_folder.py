@@ -1,0 +1,122 @@
+"""Folder mode: pairing by stem, batches, a bad pair reported while the others go on, layouts."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from clothes_extractor.cli import app
+from clothes_extractor.data.viton import garment_mask, read_label_map
+from clothes_extractor.errors import DataError
+from clothes_extractor.inference.folder import pair_folders
+
+runner = CliRunner()
+
+
+def _ok(result):
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def _user_error(result, code=1):
+    assert result.exit_code == code, result.output + repr(result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
+    assert "Traceback" not in result.output
+    return " ".join(result.output.split())  # rich wraps long lines
+
+
+def _cli(*args):
+    return runner.invoke(app, ["extract", *map(str, args)])
+
+
+@pytest.fixture()
+def folders(photo_root, tmp_path):
+    """images/ with the 3 test photos + a corrupt one + one without a mask; masks/ with their
+    parse maps (one named <id>_mask.png) + a mask without a photo."""
+    split = photo_root / "test"
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    ids = sorted(p.stem for p in (split / "image").glob("*.jpg"))
+    for i, sample_id in enumerate(ids):
+        shutil.copy(split / "image" / f"{sample_id}.jpg", images / f"{sample_id}.jpg")
+        name = f"{sample_id}_mask.png" if i == 1 else f"{sample_id}.png"
+        shutil.copy(split / "image-parse-v3" / f"{sample_id}.png", masks / name)
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    shutil.copy(split / "image-parse-v3" / f"{ids[0]}.png", masks / "broken.png")
+    shutil.copy(split / "image" / f"{ids[0]}.jpg", images / "lonely.jpg")
+    shutil.copy(split / "image-parse-v3" / f"{ids[0]}.png", masks / "orphan.png")
+    return images, masks, ids
+
+
+def test_folder_mode_goes_on_past_a_bad_pair(ckpt, extractor, folders, tmp_path):
+    images, masks, ids = folders
+    out = tmp_path / "out"
+    result = _cli("--images", images, "--masks", masks, "-o", out, "-c", ckpt, "--batch-size", "2", "--format", "png")
+    text = _user_error(result)
+    assert "broken" in text and "cannot read photo" in text
+    assert "lonely" in text and "no mask" in text
+    assert "orphan" in text  # a mask without a photo is reported, not an error
+    assert "3 written" in text and "2 failed" in text
+    assert sorted(p.name for p in out.iterdir()) == [f"{i}.png" for i in ids]
+    # Batched inference gives the one-photo result (up to float reassociation in a batch).
+    photo = np.asarray(Image.open(images / f"{ids[2]}.jpg").convert("RGB"))
+    mask = garment_mask(read_label_map(masks / f"{ids[2]}.png"), (5,))
+    got = np.asarray(Image.open(out / f"{ids[2]}.png")).astype(int)
+    assert np.abs(got - extractor.extract(photo, mask).rgb).max() <= 2
+
+    # A second run skips what exists and fails the same two.
+    text = _user_error(_cli("--images", images, "--masks", masks, "-o", out, "-c", ckpt, "--format", "png"))
+    assert "0 written" in text and "3 skipped" in text
+
+
+def test_folder_mode_all_good_exits_0(ckpt, photo_root, tmp_path):
+    split = photo_root / "test"
+    text = _ok(_cli("--images", split / "image", "--masks", split / "image-parse-v3", "-o", tmp_path / "out", "-c", ckpt))
+    assert "3 written" in text and "0 failed" in text
+    assert all(Image.open(p).format == "JPEG" for p in (tmp_path / "out").iterdir())
+
+
+def test_viton_layout(ckpt, extractor, photo_root, tmp_path):
+    split = photo_root / "test"
+    out = tmp_path / "viton"
+    _ok(_cli("--images", split / "image", "--masks", split / "image-parse-v3", "-o", out, "-c", ckpt, "--viton-layout"))
+    ids = sorted(p.stem for p in (split / "image").glob("*.jpg"))
+    assert sorted(p.name for p in out.iterdir()) == ["cloth", "cloth-mask"]
+    for folder, mode in (("cloth", "RGB"), ("cloth-mask", "L")):
+        assert sorted(p.name for p in (out / folder).iterdir()) == [f"{i}.jpg" for i in ids]
+        for sample_id in ids:
+            image = Image.open(out / folder / f"{sample_id}.jpg")
+            assert (image.format, image.mode, image.size) == ("JPEG", mode, (768, 1024))
+    photo = np.asarray(Image.open(split / "image" / f"{ids[0]}.jpg").convert("RGB"))
+    mask = garment_mask(read_label_map(split / "image-parse-v3" / f"{ids[0]}.png"), (5,))
+    expected = extractor.extract(photo, mask).mask()
+    got = np.asarray(Image.open(out / "cloth-mask" / f"{ids[0]}.jpg")) >= 128
+    assert set(np.unique(expected)) <= {0, 255}
+    assert (got == (expected == 255)).mean() > 0.99  # JPEG rings at the edges only
+
+
+def test_pairing_by_stem(tmp_path):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    for d in (images, masks):
+        d.mkdir()
+    for name in ("a.jpg", "b.png", "c.jpg", ".hidden.jpg", "notes.txt"):
+        (images / name).touch()
+    for name in ("a.png", "a.jpg", "b_mask.jpg", "z.png"):
+        (masks / name).touch()
+    pairs, orphans = pair_folders(images, masks)
+    assert [(i, p.name, m and m.name) for i, p, m in pairs] == [
+        ("a", "a.jpg", "a.png"), ("b", "b.png", "b_mask.jpg"), ("c", "c.jpg", None)
+    ]
+    assert orphans == ["z"]
+    # Photos and masks in one folder: only <id>_mask.* are masks.
+    (images / "a_mask.png").touch()
+    pairs, orphans = pair_folders(images, images)
+    assert [(i, m and m.name) for i, _, m in pairs] == [("a", "a_mask.png"), ("b", None), ("c", None)]
+    assert orphans == []
+    with pytest.raises(DataError, match="folder not found"):
+        pair_folders(tmp_path / "nope", masks)
