@@ -141,7 +141,11 @@ def test_predict_many_equals_predict(ckpts, real_photo):
     photo = read_photo(real_photo)
     small = np.asarray(Image.fromarray(photo).resize((150, 200)))
     many = list(seg.predict_many([photo, small], batch_size=2))
-    assert np.array_equal(many[0], seg.predict(photo)) and np.array_equal(many[1], seg.predict(small))
+    # A batch of two may take other convolution kernels than a batch of one (oneDNN chooses by
+    # shape): logits then differ in the last bits, which flips the argmax where a random
+    # network's classes tie. Agreement, not bit equality.
+    for got, alone in ((many[0], seg.predict(photo)), (many[1], seg.predict(small))):
+        assert got.shape == alone.shape and (got != alone).mean() <= 0.001
     assert many[0].shape == photo.shape[:2] and many[0].max() < 20
 
 
