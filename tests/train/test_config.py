@@ -11,7 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from clothes_extractor import cli
+from clothes_extractor import cli, pretrained
+from clothes_extractor.cli import train as train_cli
 from clothes_extractor.checkpoint import read_meta
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.viton import parse_garment_labels
@@ -21,7 +22,7 @@ from clothes_extractor.train.registry import config_from_dict
 from clothes_extractor.train.runs import prepare_run, resume_config
 from clothes_extractor.train.segmenter import SegmenterConfig
 
-PRETRAINED = Path(cli.__file__).parent / "pretrained"
+PRETRAINED = Path(pretrained.__file__).parent
 runner = CliRunner()
 
 
@@ -94,8 +95,8 @@ def _default_agrees(cfg, root: str, name: str, text: str) -> bool | None:
     """Whether the default ``text`` shown for option ``name`` is ``cfg``'s value (None: no field)."""
     from clothes_extractor.config import parse_size
 
-    field = cli._FIELD_NAMES.get(name, name)
-    if isinstance(cfg, TrainConfig) and name in cli._PREPROCESS_OPTIONS:
+    field = train_cli._FIELD_NAMES.get(name, name)
+    if isinstance(cfg, TrainConfig) and name in train_cli._PREPROCESS_OPTIONS:
         return preprocess_for(root, **{name: text}) == cfg.preprocess
     parsers = {"encoder_weights": lambda t: parse_weights(t, ""), "vgg_weights": lambda t: parse_weights(t, ""),
                "garment_labels": parse_garment_labels, "size": parse_size}
