@@ -83,16 +83,22 @@ class PreprocessConfig:
     framing: str = "photo"
     # Dress Code categories a model was trained on (empty: the garment labels above say it all).
     categories: tuple[str, ...] = ()
+    # The garment's width over the catalogue image's width, median over the training data's
+    # garment images (its layout's convention, :attr:`data.layouts.Layout.garment_width`): the
+    # margins the model learned to draw. None: unknown (no rescaling to another convention).
+    garment_width: float | None = None
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
             raise ConfigError(f"framing {self.framing!r} is not one of {', '.join(FRAMINGS)}")
 
     def to_dict(self) -> dict:
-        d = {k: list(v) for k, v in asdict(self).items() if k not in ("framing", "categories")}
+        d = {k: list(v) for k, v in asdict(self).items() if k not in ("framing", "categories", "garment_width")}
         d["framing"] = self.framing
         if self.categories:
             d["categories"] = list(self.categories)
+        if self.garment_width is not None:
+            d["garment_width"] = self.garment_width
         return d
 
     @classmethod

@@ -38,9 +38,15 @@ def start(args: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env.pop("FORCE_COLOR", None)
     return subprocess.Popen(
-        [sys.executable, *args], cwd=REPO, env=env, start_new_session=True,
+        [sys.executable, *args], cwd=REPO, env=env, start_new_session=True, preexec_fn=_sigint_as_in_a_terminal,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def _sigint_as_in_a_terminal() -> None:
+    # A test run started in the background (`pytest &`, nohup) inherits SIGINT ignored, and so
+    # would the child: give it the default disposition a terminal's foreground job has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], what: str) -> None:

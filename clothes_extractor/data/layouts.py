@@ -98,6 +98,9 @@ class Layout:
     label_map: tuple[int, ...] | None = None  # own label index -> CIHP index; None: already CIHP
     # Every folder of a sample that `downsample` copies: folder -> its file name patterns.
     folders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Median width of the garment's box over the garment image's width (from the cloth masks):
+    # the data set's catalogue margins. None: not measured.
+    garment_width: float | None = None
 
     def files(self, split_dir: Path, sample_id: str) -> SampleFiles:
         mask = split_dir / self.garment_mask.format(id=sample_id) if self.garment_mask else None
@@ -149,11 +152,13 @@ VITON_HD = Layout(
         "agnostic-mask": ("{id}_mask.png",), "openpose_img": ("{id}_rendered.png",),
         "openpose_json": ("{id}_keypoints.json",),
     },
+    garment_width=0.811,  # 10 real VITON-HD train samples (spread 0.017)
 )
 VITON = Layout(
     "viton", "image/{id}_0.jpg", "image-parse/{id}_0.png", "cloth/{id}_1.jpg", "cloth-mask/{id}_1.jpg",
     folders={"image": ("{id}_0.jpg",), "image-parse": ("{id}_0.png",), "cloth": ("{id}_1.jpg",),
              "cloth-mask": ("{id}_1.jpg",), "pose": ("{id}_0_keypoints.json",)},
+    garment_width=0.938,  # the first 500 VITON train samples (spread 0.071)
 )
 DRESSCODE = Layout(
     "dresscode", "images/{id}_0.jpg", "label_maps/{id}_4.png", "images/{id}_1.jpg", None,

@@ -16,6 +16,7 @@ from clothes_extractor import __version__
 from clothes_extractor import metrics as M
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import to_uint8
+from clothes_extractor.data.viton import as_split
 from clothes_extractor.errors import CheckpointError
 from clothes_extractor.evaluation.config import EvalConfig, EvalResult
 from clothes_extractor.evaluation.datasets import EvalDataset, collate
@@ -43,7 +44,7 @@ def _score_batch(extractor: Extractor, batch: dict, scores: Scores, mask_free: M
     rgb_cpu, alpha_cpu, background = rgb.cpu(), alpha_logit.cpu(), extractor.preprocess.background
     groups: dict[tuple[int, ...], list[tuple[str, dict[str, np.ndarray]]]] = defaultdict(list)
     for k, sample_id in enumerate(batch["id"]):
-        images = paper_images(rgb_cpu[k], alpha_cpu[k], batch["input"][k], batch["cloth"][k], background)
+        images = paper_images(rgb_cpu[k], alpha_cpu[k], batch["input"][k], batch["cloth"][k], background, extractor.scale)
         if mask_free is not None:
             images[PIPELINE_SUBJECT] = mask_free.paper(k, batch["cloth"][k])
         groups[images["target"].shape].append((sample_id, images))
@@ -117,7 +118,9 @@ def evaluate_generator(
         garment_labels=preprocess.garment_labels, progress=progress,
     )
     device = resolve_device(cfg.device)
-    extractor = load_extractor(ckpt, device)
+    # Scored with the margins of the data set's own garment images (what `extract` would draw
+    # for that catalogue).
+    extractor = load_extractor(ckpt, device).with_catalogue(as_split(selection.split_dir).layout.garment_width)
     if network is None:
         network = M.network_metrics(device) if cfg.network_metrics else M.NetworkMetrics.disabled("--no-network-metrics")
     mask_free = MaskFree.load(cfg.segmenter, extractor) if cfg.segmenter is not None else None

@@ -67,7 +67,7 @@ class MaskFree:
         last = self._last
         if k not in last["kept"]:
             return np.full_like(cloth, 255)
-        return paper_garment(last["rgb"][k], last["alpha"][k], cloth, self.extractor.preprocess.background)
+        return paper_garment(last["rgb"][k], last["alpha"][k], cloth, self.extractor.preprocess.background, self.extractor.scale)
 
     def summary(self, means: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, Any]:
         seg, labels = self.segmenter, self.extractor.labels

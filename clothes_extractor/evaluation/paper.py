@@ -21,15 +21,18 @@ from clothes_extractor.inference.composite import WHITE
 from clothes_extractor.inference.extractor import Extractor, to_catalogue
 
 
-def paper_garment(rgb: torch.Tensor, alpha_logit: torch.Tensor, cloth: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+def paper_garment(
+    rgb: torch.Tensor, alpha_logit: torch.Tensor, cloth: np.ndarray, background: tuple[int, int, int], scale: float = 1.0
+) -> np.ndarray:
     """(3, h, w) model output in [-1, 1] and its (1, h, w) alpha logit -> (H, W, 3) uint8 on
     white at the size of ``cloth`` (H, W, 3): what `extract --background white` writes."""
     rgb8, alpha8 = Extractor.quantize(rgb[None], alpha_logit[None])
-    return to_catalogue(rgb8[0], alpha8[0], background, cloth.shape[:2]).on_background(WHITE)
+    return to_catalogue(rgb8[0], alpha8[0], background, cloth.shape[:2], scale).on_background(WHITE)
 
 
 def paper_images(
-    rgb: torch.Tensor, alpha_logit: torch.Tensor, x: torch.Tensor, cloth: np.ndarray, background: tuple[int, int, int]
+    rgb: torch.Tensor, alpha_logit: torch.Tensor, x: torch.Tensor, cloth: np.ndarray, background: tuple[int, int, int],
+    scale: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """One sample's images under the paper protocol, uint8 (H, W, 3) at the cloth image's size.
 
@@ -39,7 +42,7 @@ def paper_images(
     Returns ``{"model", "white", "input", "target"}``.
     """
     return {
-        "model": paper_garment(rgb, alpha_logit, cloth, background),
+        "model": paper_garment(rgb, alpha_logit, cloth, background, scale),
         "white": np.full_like(cloth, 255),
         "input": np.asarray(to_frame(Image.fromarray(to_uint8(x)), cloth.shape[:2], background)),
         "target": cloth,

@@ -23,13 +23,31 @@ from PIL import Image
 from clothes_extractor.checkpoint import load_generator
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import to_tensor, to_uint8
-from clothes_extractor.data.layouts import CATEGORY_LABELS
+from clothes_extractor.data.layouts import CATEGORY_LABELS, VITON_HD
 from clothes_extractor.data.transforms import preprocess_input, to_frame
 from clothes_extractor.data.viton import MASK_THRESHOLD
 from clothes_extractor.errors import CheckpointError, ConfigError
 from clothes_extractor.inference.composite import WHITE, composite, cut_out
 
 CATALOGUE_FRAME: tuple[int, int] = (1024, 768)  # (H, W) of VITON-HD's cloth/ images
+# The margins `extract` draws the garment with: VITON-HD's catalogue convention (the garment
+# spans 0.81 of the image's width, :data:`~clothes_extractor.data.layouts.VITON_HD`).
+CATALOGUE_GARMENT_WIDTH: float = VITON_HD.garment_width
+
+
+def catalogue_scale(learned: float | None, wanted: float | None) -> float:
+    """How much to scale a garment drawn with the margins a model ``learned`` (its training
+    data's garment width) to show it with the ``wanted`` ones; 1 where either is unknown."""
+    return 1.0 if learned is None or wanted is None else wanted / learned
+
+
+def _rescale(image: Image.Image, scale: float, fill) -> Image.Image:
+    """``image`` scaled by ``scale`` about its centre, in its own size, on ``fill``."""
+    w, h = image.size
+    small = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+    canvas = Image.new(image.mode, (w, h), fill)
+    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
+    return canvas
 
 
 @dataclass(frozen=True)
@@ -59,17 +77,21 @@ class ExtractResult:
 
 
 def to_catalogue(
-    rgb: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int], frame: tuple[int, int] | None = None
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    background: tuple[int, int, int],
+    frame: tuple[int, int] | None = None,
+    scale: float = 1.0,
 ) -> ExtractResult:
     """Model-frame (h, w, 3) uint8 rgb on ``background`` and (h, w) uint8 alpha ->
     :class:`ExtractResult` in ``frame`` ((H, W), default :data:`CATALOGUE_FRAME`): the padding
-    cropped and the rest resized by :func:`~clothes_extractor.data.transforms.to_frame`."""
+    cropped and the rest resized by :func:`~clothes_extractor.data.transforms.to_frame`, then
+    the garment scaled by ``scale`` about the centre (:func:`catalogue_scale`)."""
     frame = tuple(frame or CATALOGUE_FRAME)
-    return ExtractResult(
-        rgb=np.asarray(to_frame(Image.fromarray(rgb), frame, background)),
-        alpha=np.asarray(to_frame(Image.fromarray(alpha), frame, 0)),
-        background=tuple(background),
-    )
+    rgb_img, alpha_img = to_frame(Image.fromarray(rgb), frame, background), to_frame(Image.fromarray(alpha), frame, 0)
+    if abs(scale - 1.0) > 1e-6:
+        rgb_img, alpha_img = _rescale(rgb_img, scale, tuple(background)), _rescale(alpha_img, scale, 0)
+    return ExtractResult(rgb=np.asarray(rgb_img), alpha=np.asarray(alpha_img), background=tuple(background))
 
 
 class Extractor:
@@ -90,6 +112,8 @@ class Extractor:
             self.preprocess = PreprocessConfig.from_dict(meta["preprocess"])
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{meta.get('path', 'checkpoint')} has no readable preprocessing settings ({exc})") from None
+        # The margins results are drawn with; `evaluate` sets its data set's (`with_catalogue`).
+        self.catalogue_width: float | None = CATALOGUE_GARMENT_WIDTH
 
     @property
     def labels(self) -> tuple[int, ...]:
@@ -141,7 +165,18 @@ class Extractor:
 
     def finish(self, rgb: np.ndarray, alpha: np.ndarray, frame: tuple[int, int] | None = None) -> ExtractResult:
         """Model-frame (h, w, 3) rgb and (h, w) alpha -> :class:`ExtractResult` in ``frame`` (H, W)."""
-        return to_catalogue(rgb, alpha, self.preprocess.background, frame)
+        return to_catalogue(rgb, alpha, self.preprocess.background, frame, self.scale)
+
+    @property
+    def scale(self) -> float:
+        """The scale from the margins this model learned to :attr:`catalogue_width`'s."""
+        return catalogue_scale(self.preprocess.garment_width, self.catalogue_width)
+
+    def with_catalogue(self, garment_width: float | None) -> Extractor:
+        """A copy drawing garments with ``garment_width`` margins (None: as the model learned)."""
+        chosen = copy.copy(self)
+        chosen.catalogue_width = garment_width
+        return chosen
 
     def extract(self, photo: np.ndarray, mask: np.ndarray, *, frame: tuple[int, int] | None = None) -> ExtractResult:
         """(H, W, 3) uint8 photo + (H, W) bool garment mask -> the garment in ``frame``

@@ -52,7 +52,7 @@ def _scored(extractor: Extractor, photo_path, mask_path) -> np.ndarray:
     photo, mask = read_pair(photo_path, mask_path, extractor.labels)
     x = to_tensor(extractor.prepare(photo, mask))[None]
     rgb, alpha_logit = extractor.forward(x)
-    return paper_images(rgb[0], alpha_logit[0], x[0], CLOTH, extractor.preprocess.background)["model"]
+    return paper_images(rgb[0], alpha_logit[0], x[0], CLOTH, extractor.preprocess.background, extractor.scale)["model"]
 
 
 def test_soft_alpha_on_a_black_background_scores_what_extract_writes(tmp_path):

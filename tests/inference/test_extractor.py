@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -41,3 +42,41 @@ def test_extract_returns_the_model_output_in_the_catalogue_frame(extractor, samp
     np.testing.assert_array_equal(result.rgb, rgb)
     np.testing.assert_array_equal(result.alpha, alpha)
     assert len(np.unique(result.alpha)) > 10  # a real prediction, not a constant
+
+
+# --- catalogue margins ---------------------------------------------------------------------------
+
+
+def test_catalogue_scale_maps_learned_margins_to_wanted():
+    from clothes_extractor.inference.extractor import catalogue_scale
+
+    assert catalogue_scale(0.938, 0.811) == pytest.approx(0.8646, abs=1e-4)
+    assert catalogue_scale(None, 0.811) == 1.0 and catalogue_scale(0.9, None) == 1.0
+
+
+def test_to_catalogue_scales_the_garment_about_the_centre():
+    from clothes_extractor.inference.extractor import to_catalogue
+
+    rgb = np.zeros((64, 48, 3), np.uint8)  # a black garment filling the model frame
+    alpha = np.full((64, 48), 255, np.uint8)
+    same = to_catalogue(rgb, alpha, (255, 255, 255), (128, 96))
+    half = to_catalogue(rgb, alpha, (255, 255, 255), (128, 96), scale=0.5)
+    assert (same.alpha > 127).mean() == 1.0
+    ys, xs = np.nonzero(half.alpha > 127)
+    assert (ys.min(), ys.max() + 1, xs.min(), xs.max() + 1) == (32, 96, 24, 72)
+    assert (half.rgb[0, 0] == 255).all() and (half.rgb[64, 48] == 0).all()  # background outside, garment inside
+
+
+def test_evaluate_draws_with_the_data_sets_margins():
+    from clothes_extractor.data.layouts import VITON, VITON_HD
+    from clothes_extractor.inference.extractor import CATALOGUE_GARMENT_WIDTH, Extractor
+
+    class _Model(torch.nn.Module):
+        def forward(self, x):
+            return x, x[:, :1]
+
+    meta = {"preprocess": {"size": [64, 48], "garment_width": VITON.garment_width}}
+    ex = Extractor(_Model(), meta, "cpu")
+    assert CATALOGUE_GARMENT_WIDTH == VITON_HD.garment_width
+    assert ex.scale == pytest.approx(VITON_HD.garment_width / VITON.garment_width)
+    assert ex.with_catalogue(VITON.garment_width).scale == 1.0 and ex.scale != 1.0  # a copy
