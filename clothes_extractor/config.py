@@ -5,7 +5,7 @@ No torch here: the data commands import this module and must start fast.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from clothes_extractor.errors import ConfigError
@@ -91,6 +91,11 @@ class PreprocessConfig:
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
             raise ConfigError(f"framing {self.framing!r} is not one of {', '.join(FRAMINGS)}")
+
+    def pixels(self) -> PreprocessConfig:
+        """The settings that decide the model's input and target arrays (what a prepared cache
+        holds): all but ``garment_width``, which only says how results are framed."""
+        return replace(self, garment_width=None)
 
     def to_dict(self) -> dict:
         d = {k: list(v) for k, v in asdict(self).items() if k not in ("framing", "categories", "garment_width")}

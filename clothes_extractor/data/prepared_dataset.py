@@ -67,7 +67,7 @@ class PreparedDataset(Dataset):
         source = source.dir if hasattr(source, "dir") else source  # a Split or its folder
         self.split_dir = Path(source) if source is not None else Path(self.manifest["source"])
         self.augment = augment
-        if preprocess is not None and preprocess != self.preprocess:
+        if preprocess is not None and preprocess.pixels() != self.preprocess.pixels():
             raise DataError(
                 f"{self.path} was prepared with {describe(self.preprocess)}, but {describe(preprocess)} "
                 "was asked for; prepare the data set with these settings (`clothes-extractor prepare`)"

@@ -39,7 +39,7 @@ def ids_and_list(split_dir: Path, ids: IdsArg) -> tuple[list[str], str | None]:
 
 def cache_key(split: str, ids: Sequence[str], preprocess: PreprocessConfig) -> str:
     """12 hex digits naming (split, preprocessing settings, ids in order)."""
-    text = json.dumps({"split": split, "preprocess": preprocess.to_dict(), "ids": list(ids)}, sort_keys=True)
+    text = json.dumps({"split": split, "preprocess": preprocess.pixels().to_dict(), "ids": list(ids)}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -191,10 +191,7 @@ def preprocess_for(
     from clothes_extractor.data.viton import parse_garment_labels
 
     given: dict[str, Any] = {}
-    found = detect_layout(data, layout)
-    if found.garment_width is not None:
-        given["garment_width"] = found.garment_width
-    if found is DRESSCODE:
+    if detect_layout(data, layout) is DRESSCODE:
         categories = parse_categories(category)
         given["garment_labels"] = tuple(sorted({label for c in categories for label in CATEGORY_LABELS[c]}))
         given["categories"] = categories

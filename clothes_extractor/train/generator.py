@@ -183,5 +183,17 @@ class GeneratorTask(TrainTask):
             "clothes_extractor_version": __version__,
             # Rebuilt without pretrained weights: the checkpoint brings its own.
             "generator": {**self.generator_config().to_dict(), "encoder_weights": None},
-            "preprocess": self.cfg.preprocess.to_dict(),
+            "preprocess": self._framed_preprocess().to_dict(),
         }
+
+    def _framed_preprocess(self):
+        """The preprocessing, with the garment width of the training data's layout when the run
+        did not set one: the margins the model learns, which `extract` and `evaluate` rescale."""
+        pre = self.cfg.preprocess
+        if pre.garment_width is None:
+            from dataclasses import replace
+
+            from clothes_extractor.data.layouts import detect_layout
+
+            pre = replace(pre, garment_width=detect_layout(self.cfg.data, self.cfg.layout).garment_width)
+        return pre

@@ -52,6 +52,7 @@ def test_train_unet_writes_a_complete_run(train_args, tmp_path, lists):
     assert grid.size == (3 * 128, n_val * 128)  # 64-pixel tiles enlarged to 128
     meta = read_meta(run / "best.safetensors")
     assert meta["epoch"] == 1 and meta["preprocess"]["size"] == [64, 64]
+    assert meta["preprocess"]["garment_width"] == 0.811  # the margins of VITON-HD's garment images
     assert meta["generator"]["encoder"] == "resnet18" and meta["generator"]["encoder_weights"] is None
     assert meta["metrics"]["val"]["l1"] == pytest.approx(record["val"]["l1"])
     assert json.loads((run / "best.json").read_text())["epoch"] == 1
