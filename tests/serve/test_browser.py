@@ -4,8 +4,9 @@ Playwright's own browser download is never used (it cannot work offline): the sy
 ``chromium`` is the executable. The test skips, saying why, where Playwright or Chromium is
 missing (`.ci/run` installs Chromium with apt-get where it can).
 
-``SERVE_SCREENSHOT=docs/images/serve.png pytest tests/serve/test_browser.py`` also writes the
-README's screenshot (made with the test's random-weight model, so the garment is noise).
+``SERVE_SCREENSHOT=FILE pytest tests/serve/test_browser.py`` also writes the page's screenshot
+(random-weight models, so the garment is noise; the README's comes from
+scripts/serve_screenshot.py with the shipped models).
 """
 
 from __future__ import annotations
