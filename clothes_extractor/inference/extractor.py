@@ -24,7 +24,7 @@ from clothes_extractor.checkpoint import load_generator
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import to_tensor, to_uint8
 from clothes_extractor.data.layouts import CATEGORY_LABELS, VITON_HD
-from clothes_extractor.data.transforms import preprocess_input, to_frame
+from clothes_extractor.data.transforms import content_box, preprocess_input, to_frame
 from clothes_extractor.data.viton import MASK_THRESHOLD
 from clothes_extractor.errors import CheckpointError, ConfigError
 from clothes_extractor.inference.composite import WHITE, composite, cut_out
@@ -41,12 +41,17 @@ def catalogue_scale(learned: float | None, wanted: float | None) -> float:
     return 1.0 if learned is None or wanted is None else wanted / learned
 
 
-def _rescale(image: Image.Image, scale: float, fill) -> Image.Image:
-    """``image`` scaled by ``scale`` about its centre, in its own size, on ``fill``."""
-    w, h = image.size
-    small = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
+def _to_frame_scaled(image: Image.Image, frame: tuple[int, int], fill, scale: float) -> Image.Image:
+    """:func:`~clothes_extractor.data.transforms.to_frame` with the content scaled by ``scale``
+    about the centre, on ``fill``: one resampling, so torch and ONNX outputs stay within 1/255."""
+    if abs(scale - 1.0) <= 1e-6:
+        return to_frame(image, frame, fill)
+    left, top, cw, ch = content_box(frame, (image.height, image.width))
+    h, w = frame
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = image.crop((left, top, left + cw, top + ch)).resize(size, Image.Resampling.BICUBIC)
     canvas = Image.new(image.mode, (w, h), fill)
-    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
+    canvas.paste(small, ((w - size[0]) // 2, (h - size[1]) // 2))
     return canvas
 
 
@@ -88,9 +93,8 @@ def to_catalogue(
     cropped and the rest resized by :func:`~clothes_extractor.data.transforms.to_frame`, then
     the garment scaled by ``scale`` about the centre (:func:`catalogue_scale`)."""
     frame = tuple(frame or CATALOGUE_FRAME)
-    rgb_img, alpha_img = to_frame(Image.fromarray(rgb), frame, background), to_frame(Image.fromarray(alpha), frame, 0)
-    if abs(scale - 1.0) > 1e-6:
-        rgb_img, alpha_img = _rescale(rgb_img, scale, tuple(background)), _rescale(alpha_img, scale, 0)
+    rgb_img = _to_frame_scaled(Image.fromarray(rgb), frame, tuple(background), scale)
+    alpha_img = _to_frame_scaled(Image.fromarray(alpha), frame, 0, scale)
     return ExtractResult(rgb=np.asarray(rgb_img), alpha=np.asarray(alpha_img), background=tuple(background))
 
 
