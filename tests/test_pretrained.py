@@ -40,7 +40,10 @@ def test_a_missing_default_says_what_to_do(monkeypatch, tmp_path):
 
 
 def test_the_default_generator_beats_the_white_image_on_real_held_out_photos(real_root, tmp_path):
-    """Paper protocol on the three VITON-HD test samples (measured: SSIM 74.84 vs 64.97)."""
+    """Paper protocol on the three VITON-HD test samples, drawn with VITON-HD's catalogue margins
+    (measured: SSIM 80.91 vs 64.97, MS-SSIM 69.64 vs 64.27, FSIM 0.843 vs 0.780). HaarPSI and
+    MS-GMSD still lose to the white image (0.158 vs 0.180, 0.251 vs 0.208): not asserted, the
+    model card says so."""
     from clothes_extractor.evaluation.config import EvalConfig
     from clothes_extractor.evaluation.run import evaluate
 
@@ -50,7 +53,8 @@ def test_the_default_generator_beats_the_white_image_on_real_held_out_photos(rea
     ))
     paper = json.loads((tmp_path / "eval" / "metrics.json").read_text())["paper"]
     assert result.selection.ids == ["00006_00", "00017_00", "14274_00"]
-    assert paper["model"]["ssim"] > paper["white"]["ssim"] + 8
+    assert paper["model"]["ssim"] > paper["white"]["ssim"] + 14
+    assert paper["model"]["ms_ssim"] > paper["white"]["ms_ssim"] + 4 and paper["model"]["fsim"] > paper["white"]["fsim"] + 0.04
     assert paper["model"]["l1"] < paper["white"]["l1"] / 2 and paper["model"]["psnr"] > paper["white"]["psnr"] + 3
 
 
