@@ -845,7 +845,7 @@ def extract_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
 ) -> None:
     from clothes_extractor.config import parse_background, parse_size
-    from clothes_extractor.inference.output import ExtractConfig, check_output_path
+    from clothes_extractor.inference.output import ExtractConfig, check_output_folder, check_output_path
 
     folder = images is not None or masks is not None
     _check_extract_mode(folder, photo, mask, images, viton_layout or bool(fmt))
@@ -859,8 +859,7 @@ def extract_command(
         batch_size=batch_size,
         overwrite=overwrite,
     )
-    if not folder:
-        check_output_path(output, cfg)  # before the slow part
+    check_output_folder(output) if folder else check_output_path(output, cfg)  # before the slow part
     needs_masks = (masks is None) if folder else (mask is None)
     extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks)
     if not folder:
@@ -936,7 +935,7 @@ def segment_command(
     import numpy as np
 
     from clothes_extractor import pretrained
-    from clothes_extractor.inference.output import check_parse_output
+    from clothes_extractor.inference.output import check_output_folder, check_parse_output
     from clothes_extractor.inference.segmenter import load_segmenter
     from clothes_extractor.runtime import resolve_device
 
@@ -944,8 +943,7 @@ def segment_command(
         raise fail("give a PHOTO for one photo, or --images DIR for a folder, not both", 2)
     if images is None and photo is None:
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
-    if images is None:
-        check_parse_output(output, overwrite)  # before the slow part
+    check_parse_output(output, overwrite) if images is None else check_output_folder(output)  # before the slow part
     seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
     if images is None:
         from clothes_extractor.inference.pipeline import segment_file
