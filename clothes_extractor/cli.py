@@ -770,6 +770,8 @@ def _print_folder_report(command: str, report, output: Path) -> None:
     err = _stderr()
     for sample_id, reason in report.failed:
         err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
+    for sample_id, note in getattr(report, "notes", ()):
+        typer.echo(f"{sample_id}: {note}")
     if report.masks_without_photo:
         ids = report.masks_without_photo
         typer.echo(f"{len(ids)} mask(s) without a photo, ignored: {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
@@ -869,6 +871,8 @@ def extract_command(
         h, w = result.alpha.shape
         how = f" from the garment mask predicted by {segmenter}" if mask is None else ""
         typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'}){how}")
+        for note in result.notes:
+            typer.echo(note)
         return
     from clothes_extractor.inference.folder import extract_folder
 

@@ -32,6 +32,7 @@ class FolderReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
     skipped: list[str] = field(default_factory=list)  # outputs already there
     masks_without_photo: list[str] = field(default_factory=list)  # extract with --masks only
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (id, note): mask resized, area warnings
     seconds: float = 0.0
 
 
@@ -171,11 +172,16 @@ def extract_folder(
     else:
         pairs, orphans = pair_folders(images, masks)
 
+    found_notes: list[tuple[str, str]] = []
+
     def read(sample_id: str, photo_path: Path, mask_path: Path | None):
         if mask_path is None and segmenter is None:
             raise DataError(f"no mask for {photo_path.name} in {masks} (looked for {sample_id}.* and {sample_id}_mask.*)")
-        photo, mask = photo_and_mask(extractor, photo_path, mask_path, segmenter=segmenter, mask_kind=cfg.mask_kind)
-        return extractor.prepare(photo, mask, name=str(photo_path))
+        notes: list[str] = []
+        photo, mask = photo_and_mask(extractor, photo_path, mask_path, segmenter=segmenter, mask_kind=cfg.mask_kind, notes=notes)
+        prepared = extractor.prepare(photo, mask, name=str(photo_path))
+        found_notes.extend((sample_id, n) for n in notes if not n.startswith("mask read as a label map"))
+        return prepared
 
     jobs = []
     for sample_id, photo_path, mask_path in pairs:
@@ -187,6 +193,7 @@ def extract_folder(
         batch_size=cfg.batch_size, overwrite=cfg.overwrite, progress="extract" if progress else None,
     )
     report.masks_without_photo = orphans
+    report.notes = found_notes
     report.seconds = time.perf_counter() - started
     return report
 
