@@ -5,13 +5,20 @@ Masks come in several kinds (:func:`detect_mask_kind`, in this order):
 1. ``labels``: a palette (P) or greyscale (L) image whose values are all label indices (< 20)
    and not all 0/1, e.g. VITON-HD's ``image-parse-v3/<id>.png``. The garment is the set of
    labels the checkpoint was trained on (``preprocess.garment_labels``, upper-clothes = 5).
-2. ``colours``: an RGB(A) image (or a palette image of other values) in which at least 99% of
-   the pixels are exactly one of the 20 parse colours (VITON-HD's palette, or the standard
-   CIHP/LIP one which differs by one step in a few channels) and at least one of them is not the
-   background: a colour-coded parse image. Colours map to label indices exactly, then labels.
+2. ``colours``: an RGB(A) image (or a palette image of other values) whose colours snap to the
+   20 parse colours (VITON-HD's palette; the CIHP/LIP one differs by one step): at most 5% of
+   the pixels farther than 40 (RGB distance) from every parse colour, so a parse image saved as
+   JPEG or resized with smoothing still counts (:func:`snap_colours`, measurements at
+   :data:`COLOUR_TOLERANCE`), and some non-background label present. Each pixel takes the label
+   of its nearest parse colour; the share snapped is part of the reading reported.
 3. ``binary``: anything else. An image with a non-trivial alpha channel (RGBA, LA, PA, not all
    255): alpha >= 128. Otherwise the grey level: >= 128 (L, 1, RGB masks; JPEG ringing is
    absorbed), or == 1 for a 0/1 mask (all values 0 or 1, as numpy writes them).
+
+A mask with the photo's aspect ratio at another size (within a pixel of rounding) is resized to
+the photo with nearest neighbour, with a note; another aspect ratio is an error. A garment
+covering less than 1% or more than 70% of the photo gets a warning (:data:`GARMENT_AREA_BOUNDS`).
+How the mask was read, any resize and any warning go to the caller as notes.
 
 ``--mask-kind`` forces a kind instead of detecting it. A mask image is read with its EXIF
 orientation applied, as the photo is (:mod:`clothes_extractor.inference.photo`).
