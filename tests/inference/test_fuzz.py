@@ -234,9 +234,9 @@ def test_fuzz_corpus(corpus, extractor, ckpt, seg_ckpt, tmp_path):
         case("extract photo", lambda p=photo: extract_file(extractor, p, binary, out_dir / f"e{n}.png", cfg))
         case("extract photo, predicted mask", lambda p=photo: extract_file(extractor, p, None, out_dir / f"s{n}.jpg", cfg, segmenter=segmenter))
         case("segment photo", lambda p=photo: segment_file(segmenter, p, out_dir / f"p{n}.png", overwrite=True))
-    # Every mask with an EXIF-rotated photo and a 1x1 one, in every reading.
+    # Every mask with a plain photo and one turned by its EXIF tag (180 degrees), in every reading.
     for name, mask in masks.items():
-        for photo in ("exif6.jpg", "one.png"):
+        for photo in ("good.png", "exif3.jpg"):
             for kind in ("auto", "labels", "binary", "colours"):
                 kcfg = ExtractConfig(frame=(64, 48), overwrite=True, mask_kind=kind)
                 case(f"extract mask ({kind})", lambda m=mask, p=photos[photo], c=kcfg: extract_file(extractor, p, m, out_dir / f"m{n}.png", c))
