@@ -49,11 +49,12 @@ def output_error(path: str | os.PathLike, exc: OSError, what: str = "output") ->
 
 def check_writable(path: str | os.PathLike, what: str = "output", *, folder: bool = False) -> Path:
     """Make sure ``path`` can be written, before any slow work: create its folder (``path``
-    itself when ``folder``, else its parent), write and remove a probe file there. OutputError
-    (naming the path) on any OS error: permission, read-only or full disk, a file where a folder
-    should be. Returns ``path``."""
+    itself when ``folder``, else its parent), write and remove a probe file there, then remove
+    the folders it created (no trace). OutputError (naming the path) on any OS error:
+    permission, read-only or full disk, a file where a folder should be. Returns ``path``."""
     path = Path(path)
     target = path if folder else path.parent
+    created = [p for p in (target, *target.parents) if not p.exists() and not p.is_symlink()]
     try:
         if folder and path.exists() and not path.is_dir():
             raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
@@ -67,6 +68,10 @@ def check_writable(path: str | os.PathLike, what: str = "output", *, folder: boo
             os.unlink(probe)
     except OSError as exc:
         raise output_error(path, exc, what) from None
+    finally:
+        for made in created:  # deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
     return path
 
 
