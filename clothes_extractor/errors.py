@@ -23,3 +23,8 @@ class WeightsUnavailableError(ClothesExtractorError):
 
 class MissingDependencyError(ClothesExtractorError):
     """An optional extra (e.g. ``[onnx]``) is needed for what was asked and is not installed."""
+
+
+class OutputError(ClothesExtractorError):
+    """An output path cannot be written: no permission, a read-only or full disk, a file where a
+    folder should be."""

@@ -44,7 +44,7 @@ import numpy as np
 from clothes_extractor import __version__
 from clothes_extractor.checkpoint import META_KEY, is_onnx, load_generator, load_segmenter_model, read_meta
 from clothes_extractor.errors import CheckpointError, ConfigError, DataError, MissingDependencyError
-from clothes_extractor.fileio import atomic_path
+from clothes_extractor.fileio import atomic_path, check_writable
 from clothes_extractor.onnx_model import INPUT_NAME, INSTALL_HINT, OUTPUT_NAMES, OnnxModel
 
 OPSET = 17
@@ -111,7 +111,7 @@ def check_output(cfg: ExportConfig) -> Path:
         raise ConfigError(f"output {out} is a folder; -o takes a file name such as model.onnx")
     if out.exists() and not cfg.overwrite:
         raise ConfigError(f"output {out} exists; pass --overwrite to replace it")
-    return out
+    return check_writable(out)  # before the slow part
 
 
 def export_onnx(cfg: ExportConfig) -> ExportResult:

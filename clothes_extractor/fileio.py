@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from clothes_extractor.errors import DataError
+from clothes_extractor.errors import DataError, OutputError
 
 
 @functools.cache
@@ -27,6 +28,53 @@ def _temp_name_parts(path: Path) -> tuple[str, str]:
     return f".{path.stem}.", f".tmp{path.suffix}"
 
 
+_OS_REASONS: dict[int, str] = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.ENOTDIR: "a file stands where a folder should be",
+    errno.EEXIST: "a file stands where a folder should be",
+    errno.EISDIR: "it is a folder",
+}
+
+
+def output_error(path: str | os.PathLike, exc: OSError, what: str = "output") -> OutputError:
+    """An OSError met while writing ``path`` -> one line naming the path, the reason in words and
+    what to do."""
+    reason = _OS_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    return OutputError(f"cannot write {what} {path}: {reason}; choose another place (-o) or free it")
+
+
+def check_writable(path: str | os.PathLike, what: str = "output", *, folder: bool = False) -> Path:
+    """Make sure ``path`` can be written, before any slow work: create its folder (``path``
+    itself when ``folder``, else its parent), write and remove a probe file there, then remove
+    the folders it created (no trace). OutputError (naming the path) on any OS error:
+    permission, read-only or full disk, a file where a folder should be. Returns ``path``."""
+    path = Path(path)
+    target = path if folder else path.parent
+    created = [p for p in (target, *target.parents) if not p.exists() and not p.is_symlink()]
+    try:
+        if folder and path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(path))
+        target.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=target)
+        try:
+            os.write(fd, b"probe")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise output_error(path, exc, what) from None
+    finally:
+        for made in created:  # deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
@@ -35,18 +83,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     version) and no temporary file behind; a kill leaves ``path`` untouched too, and a hidden
     temporary file that :func:`remove_stale_temp_files` clears. The file gets the usual
     permissions (0o666 less the umask), not the owner-only ones of a temporary file.
+
+    An OSError of the temporary file's creation or of the final move becomes an OutputError
+    naming ``path``; so does one raised by the block when it comes from writing the temporary
+    file (its ``filename`` is the temporary path, or it is ENOSPC/EROFS/EDQUOT).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the suffix so libraries that pick a format from the extension (PIL) still work.
     prefix, suffix = _temp_name_parts(path)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise output_error(path, exc) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, _file_mode())
-        os.replace(tmp_path, path)
+        try:
+            os.chmod(tmp_path, _file_mode())
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise output_error(path, exc) from None
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT) or str(exc.filename or "") == str(tmp_path):
+            raise output_error(path, exc) from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

@@ -265,3 +265,73 @@ def test_checkpoint_save_interrupted_leaves_a_loadable_checkpoint(sig: int, tmp_
     save_checkpoint(path, {"w": torch.ones(2)}, {"kind": "generator", "step": meta["step"] + 1})
     assert read_meta(path)["step"] == meta["step"] + 1 and torch.equal(load_state_dict(path)["w"], torch.ones(2))
     assert hidden(path.parent) == [], "temporary files of the killed save are left behind"
+
+
+# --- extract and segment folder mode -------------------------------------------------------------
+
+FOLDER_PHOTOS = 60
+
+
+@pytest.fixture(scope="module")
+def folder_inputs(big_source: Path, tmp_path_factory) -> tuple[Path, Path, Path, Path]:
+    """(photos, masks, generator checkpoint, segmenter checkpoint): FOLDER_PHOTOS full-size
+    photos with their parse maps (hard links) and two random-weight 64x64 checkpoints."""
+    from tests.inference.conftest import write_generator
+    from tests.inference.test_segmenter import write_segmenter
+
+    root = tmp_path_factory.mktemp("folder-inputs")
+    photos, masks = root / "photos", root / "masks"
+    photos.mkdir()
+    masks.mkdir()
+    for path in sorted((big_source / "train" / "image").glob("*.jpg"))[:FOLDER_PHOTOS]:
+        os.link(path, photos / path.name)
+        os.link(big_source / "train" / "image-parse-v3" / f"{path.stem}.png", masks / f"{path.stem}.png")
+    return photos, masks, write_generator(root / "g.safetensors"), write_segmenter(root / "s.safetensors")
+
+
+def folder_args(command: str, inputs: tuple[Path, Path, Path, Path], out: Path) -> list[str]:
+    photos, masks, generator, segmenter = inputs
+    common = ["--images", str(photos), "-o", str(out), "--batch-size", "1", "--device", "cpu"]
+    if command == "extract":
+        return ["-m", "clothes_extractor", "extract", *common, "--masks", str(masks), "-c", str(generator), "--size", "128x96"]
+    return ["-m", "clothes_extractor", "segment", *common, "-s", str(segmenter)]
+
+
+@pytest.fixture(scope="module")
+def folder_references(folder_inputs, tmp_path_factory) -> dict[str, Path]:
+    refs = {}
+    for command in ("extract", "segment"):
+        out = tmp_path_factory.mktemp(f"{command}-reference") / "out"
+        run_to_end(folder_args(command, folder_inputs, out))
+        refs[command] = out
+    return refs
+
+
+@pytest.mark.parametrize("command", ["extract", "segment"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_folder_mode_interrupted_then_resumed(command: str, sig: int, folder_inputs, folder_references, tmp_path: Path):
+    """A real signal mid-way through `extract`/`segment --images`: the outputs written open, Ctrl-C
+    exits 130 with one line and no temporary file, and the rerun (no --overwrite) skips the
+    finished outputs and writes the rest, equal to an uninterrupted run."""
+    out = tmp_path / "out"
+    proc = start(folder_args(command, folder_inputs, out))
+    wait_until(proc, lambda: len(final_files(out)) >= 3 if out.is_dir() else False, "3 outputs were written")
+    code, _, err = interrupt(proc, sig)
+    if sig == signal.SIGINT:
+        assert_clean_ctrl_c(code, err, command)
+        assert hidden(out) == [], "Ctrl-C left temporary files"
+    else:
+        assert code == -signal.SIGKILL
+    done = final_files(out)
+    reference = final_files(folder_references[command])
+    assert 3 <= len(done) < len(reference), "interrupted mid-way"
+    for path in done:  # every file under a final name is whole
+        with Image.open(path) as image:
+            image.load()
+
+    text = run_to_end(folder_args(command, folder_inputs, out))
+    assert f"{len(done)} skipped" in text, text  # it resumed rather than redoing everything
+    assert [p.relative_to(out) for p in final_files(out)] == [p.relative_to(folder_references[command]) for p in reference]
+    for path in reference:
+        got = np.asarray(Image.open(out / path.relative_to(folder_references[command])))
+        np.testing.assert_array_equal(got, np.asarray(Image.open(path)), err_msg=str(path))

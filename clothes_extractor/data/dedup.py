@@ -49,7 +49,7 @@ from clothes_extractor import __version__
 from clothes_extractor.data.image_signatures import BANDS, find_pairs, read_signatures
 from clothes_extractor.data.workers import cpu_count
 from clothes_extractor.errors import ConfigError, DataError
-from clothes_extractor.fileio import atomic_write_text
+from clothes_extractor.fileio import atomic_write_text, check_writable
 
 KINDS: tuple[str, ...] = ("garment", "photo")
 SPLIT_ORDER: tuple[str, ...] = ("train", "test")
@@ -309,6 +309,7 @@ def dedup(
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise DataError(f"{', '.join(existing)} already exist; pass --overwrite to replace them, or --out to write elsewhere")
+    check_writable(paths["duplicates"], "dedup report")  # before the slow part
     total = sum(getattr(r, k) is not None for r in records for k in KINDS)
     with _progress_bar(total, progress) as advance:
         result = find_duplicates(records, thresholds=thresholds, colour_threshold=colour_threshold,

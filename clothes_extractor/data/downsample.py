@@ -68,7 +68,7 @@ from clothes_extractor.data.resize import (  # noqa: F401 - target_size, FileRes
 )
 from clothes_extractor.data.workers import cpu_count, process_pool
 from clothes_extractor.errors import ConfigError, DataError
-from clothes_extractor.fileio import atomic_write_text
+from clothes_extractor.fileio import atomic_write_text, check_writable
 
 RECORD_NAME = "downsample.json"
 VITON_PAIR_FILES = tuple(f"{split}_pairs.txt" for split in SPLITS)
@@ -403,6 +403,7 @@ def downsample(
     if not any(unit.ids for unit in units):
         raise _no_layout(src, found)
     _check_paths(src, dst)
+    check_writable(dst, "output folder", folder=True)
     _check_not_enlarging(units, found, size)
     _prepare_destination(src, dst, found, size, first, overwrite)
     tasks, skipped, missing = _plan(units, found, size)

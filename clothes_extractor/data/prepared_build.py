@@ -40,6 +40,7 @@ from clothes_extractor.data.transforms import preprocess_sample
 from clothes_extractor.data.viton import check_complete, read_sample, resolve_split_dir
 from clothes_extractor.data.workers import cpu_count, process_pool
 from clothes_extractor.errors import ConfigError, DataError
+from clothes_extractor.fileio import check_writable
 from clothes_extractor.progress import progress_bar
 
 # --- building ------------------------------------------------------------------------------------
@@ -159,6 +160,7 @@ def prepare_dataset(
     _check_request(split_dir, id_list, workers)
     out = Path(out) if out is not None else cache_path(data, split, id_list, preprocess)
     check_out(out, split_dir, id_list, preprocess, overwrite=overwrite)
+    check_writable(out.parent, "cache folder", folder=True)
     check_complete(split_dir, id_list)
 
     start = time.perf_counter()

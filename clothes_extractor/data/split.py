@@ -27,7 +27,7 @@ import numpy as np
 from clothes_extractor.data import viton
 from clothes_extractor.data.workers import process_pool
 from clothes_extractor.errors import ConfigError, DataError
-from clothes_extractor.fileio import atomic_write_text
+from clothes_extractor.fileio import atomic_write_text, check_writable
 
 TRAIN_LIST, VAL_LIST, SKIPPED_LIST = "train_ids.txt", "val_ids.txt", "skipped_ids.txt"
 MISSING, UNREADABLE, NO_GARMENT = "missing-files", "unreadable", "no-garment"
@@ -154,6 +154,7 @@ def make_split(
             f"{', '.join(map(str, existing))} already exist{'s' if len(existing) == 1 else ''}; "
             "pass --overwrite to replace them, or --out to write elsewhere"
         )
+    check_writable(paths["train"], "split lists")
 
     ids = viton.list_ids(split_dir)  # sorted: independent of the file system's order
     excluded = excluded_not_found = 0

@@ -36,7 +36,7 @@ from clothes_extractor.evaluation.protocol import (
     PROTOCOLS,
 )
 from clothes_extractor.errors import ConfigError
-from clothes_extractor.fileio import atomic_write_text, save_image
+from clothes_extractor.fileio import atomic_write_text, check_writable, save_image
 
 METRICS_FILE, PER_IMAGE_FILE, GRID_FILE = "metrics.json", "per_image.csv", "grid.png"
 SEGMENTER_GRID_HEIGHT = 256  # rows of the segmenter's grid.png, in pixels
@@ -54,7 +54,7 @@ def output_folder(out: Path | None, checkpoint: Path, overwrite: bool) -> Path:
     out = Path(out) if out is not None else default_out(checkpoint)
     if (out / METRICS_FILE).exists() and not overwrite:
         raise ConfigError(f"{out / METRICS_FILE} already exists; pass --overwrite to replace it, or --out to write elsewhere")
-    return out
+    return check_writable(out, "output folder", folder=True)  # before the slow part
 
 
 def _json_safe(node: Any) -> Any:
@@ -69,7 +69,7 @@ def _json_safe(node: Any) -> Any:
 
 def write_outputs(out: Path, summary: dict[str, Any], per_image: str, grid: np.ndarray) -> None:
     """grid.png, per_image.csv, then metrics.json (last: it marks completion)."""
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "output folder", folder=True)
     save_image(Image.fromarray(grid), out / GRID_FILE)
     atomic_write_text(out / PER_IMAGE_FILE, per_image)
     atomic_write_text(out / METRICS_FILE, json.dumps(_json_safe(summary), indent=2) + "\n")

@@ -66,6 +66,7 @@ class ExtractResult:
     rgb: np.ndarray
     alpha: np.ndarray
     background: tuple[int, int, int] = WHITE
+    notes: tuple[str, ...] = ()  # how the mask was read, resizes, warnings: for the command to print
 
     def on_background(self, colour: tuple[int, int, int]) -> np.ndarray:
         """(Hf, Wf, 3) uint8 recomposited on ``colour`` with the predicted alpha

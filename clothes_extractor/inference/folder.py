@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError
+from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError, OutputError
 from clothes_extractor.inference.extractor import Extractor
-from clothes_extractor.inference.output import ExtractConfig, outputs_for, write_parse, write_result
+from clothes_extractor.inference.output import ExtractConfig, check_output_folder, outputs_for, write_parse, write_result
 from clothes_extractor.inference.photo import IMAGE_EXTENSIONS, read_photo
 from clothes_extractor.inference.pipeline import photo_and_mask
 from clothes_extractor.inference.segmenter import Segmenter
@@ -32,6 +32,7 @@ class FolderReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
     skipped: list[str] = field(default_factory=list)  # outputs already there
     masks_without_photo: list[str] = field(default_factory=list)  # extract with --masks only
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (id, note): mask resized, area warnings
     seconds: float = 0.0
 
 
@@ -67,6 +68,8 @@ def run_folder(
             try:
                 write(result, job)
                 report.done.append(job.id)
+            except OutputError:  # the output place itself fails (full, read-only): stop; written files stay
+                raise
             except (OSError, ValueError, ClothesExtractorError) as exc:
                 report.failed.append((job.id, f"cannot write {job.target}: {exc}"))
         advance(len(batch))
@@ -143,13 +146,6 @@ def pair_folders(images: str | os.PathLike, masks: str | os.PathLike) -> tuple[l
     return pairs, orphans
 
 
-def _output_folder(out: str | os.PathLike) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"output {out} is a file; in folder mode -o takes a folder")
-    return out
-
-
 # --- the two commands' folder modes --------------------------------------------------------------
 
 
@@ -167,7 +163,7 @@ def extract_folder(
     time through the model. With a ``segmenter``, a photo without a mask (or every photo, when
     ``masks`` is None) gets the garment mask the segmenter predicts; a mask found still wins."""
     started = time.perf_counter()
-    out = _output_folder(out)
+    out = check_output_folder(out)
     if masks is None and segmenter is None:
         raise ConfigError("folder mode needs --masks DIR, or a segmenter (--segmenter) to predict the masks")
     if masks is None:
@@ -176,11 +172,16 @@ def extract_folder(
     else:
         pairs, orphans = pair_folders(images, masks)
 
+    found_notes: list[tuple[str, str]] = []
+
     def read(sample_id: str, photo_path: Path, mask_path: Path | None):
         if mask_path is None and segmenter is None:
             raise DataError(f"no mask for {photo_path.name} in {masks} (looked for {sample_id}.* and {sample_id}_mask.*)")
-        photo, mask = photo_and_mask(extractor, photo_path, mask_path, segmenter=segmenter, mask_kind=cfg.mask_kind)
-        return extractor.prepare(photo, mask, name=str(photo_path))
+        notes: list[str] = []
+        photo, mask = photo_and_mask(extractor, photo_path, mask_path, segmenter=segmenter, mask_kind=cfg.mask_kind, notes=notes)
+        prepared = extractor.prepare(photo, mask, name=str(photo_path))
+        found_notes.extend((sample_id, n) for n in notes if not n.startswith("mask read as a label map"))
+        return prepared
 
     jobs = []
     for sample_id, photo_path, mask_path in pairs:
@@ -192,6 +193,7 @@ def extract_folder(
         batch_size=cfg.batch_size, overwrite=cfg.overwrite, progress="extract" if progress else None,
     )
     report.masks_without_photo = orphans
+    report.notes = found_notes
     report.seconds = time.perf_counter() - started
     return report
 
@@ -207,7 +209,7 @@ def segment_folder(
 ) -> FolderReport:
     """Every photo of ``images`` -> ``out/<stem>.png`` (palette PNG of the predicted parse)."""
     started = time.perf_counter()
-    out = _output_folder(out)
+    out = check_output_folder(out)
     photos = images_by_stem(Path(images), "photo")
     if not photos:
         raise DataError(f"no photos in {images}")

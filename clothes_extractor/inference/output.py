@@ -23,7 +23,7 @@ from PIL import Image
 
 from clothes_extractor.data.viton import to_palette_image
 from clothes_extractor.errors import ConfigError
-from clothes_extractor.fileio import atomic_path, save_image
+from clothes_extractor.fileio import atomic_path, check_writable, save_image
 from clothes_extractor.inference.composite import WHITE
 from clothes_extractor.inference.extractor import ExtractResult
 from clothes_extractor.inference.mask import MASK_KINDS
@@ -85,7 +85,15 @@ def check_output_path(path: str | os.PathLike, cfg: ExtractConfig) -> Path:
         raise ConfigError(f"output {path} is a folder; -o takes a file name (or use --images/--masks for folders)")
     if path.exists() and not cfg.overwrite:
         raise ConfigError(f"output {path} exists; pass --overwrite to replace it")
-    return path
+    return check_writable(path)
+
+
+def check_output_folder(path: str | os.PathLike) -> Path:
+    """``-o`` in folder mode: a folder (created if missing) that can be written; before any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"output {path} is a file; in folder mode -o takes a folder")
+    return check_writable(path, "output folder", folder=True)
 
 
 def render(result: ExtractResult, cfg: ExtractConfig) -> Image.Image:
@@ -136,7 +144,7 @@ def check_parse_output(path: str | os.PathLike, overwrite: bool) -> Path:
         raise ConfigError(f"output {path} is a folder; -o takes a file name (or use --images for folders)")
     if path.exists() and not overwrite:
         raise ConfigError(f"output {path} exists; pass --overwrite to replace it")
-    return path
+    return check_writable(path)
 
 
 def write_parse(segmenter, classes: np.ndarray, path: str | os.PathLike) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from clothes_extractor.errors import ConfigError
 from clothes_extractor.inference.extractor import Extractor, ExtractResult
-from clothes_extractor.inference.mask import read_pair, require_garment
+from clothes_extractor.inference.mask import area_note, read_pair, require_garment
 from clothes_extractor.inference.output import ExtractConfig, check_output_path, check_parse_output, render, save_all, write_parse
 from clothes_extractor.inference.photo import read_photo
 from clothes_extractor.inference.segmenter import Segmenter
@@ -42,15 +43,22 @@ def photo_and_mask(
     *,
     segmenter: Segmenter | None = None,
     mask_kind: str = "auto",
+    notes: list[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A photo file and its garment mask: (H, W, 3) uint8, (H, W) bool. Read from ``mask`` when
-    given (any kind, checked against the photo), else predicted by ``segmenter``."""
+    given (any kind, checked against the photo), else predicted by ``segmenter``. ``notes`` gets
+    how the mask was read and any warning, in words."""
+    notes = [] if notes is None else notes
     if mask is not None:
-        return read_pair(photo, mask, extractor.labels, mask_kind)
+        return read_pair(photo, mask, extractor.labels, mask_kind, notes=notes)
     if segmenter is None:
         raise ConfigError(f"no mask for photo {photo}: give a mask, or a segmenter checkpoint (--segmenter) to predict one")
     photo_arr = read_photo(photo)
-    return photo_arr, predicted_mask(extractor, segmenter, photo_arr, name=str(photo))
+    garment = predicted_mask(extractor, segmenter, photo_arr, name=str(photo))
+    notes.append("mask predicted by the segmenter")
+    if (warning := area_note(garment)) is not None:
+        notes.append(warning)
+    return photo_arr, garment
 
 
 def extract_file(
@@ -63,10 +71,12 @@ def extract_file(
     segmenter: Segmenter | None = None,
 ) -> ExtractResult:
     """One photo + mask (or the mask ``segmenter`` predicts) -> ``out`` (atomic). Validates
-    ``out`` before any work."""
+    ``out`` before any work. The result's ``notes`` say how the mask was read (for the command
+    to print)."""
     out = check_output_path(out, cfg)
-    photo_arr, mask_arr = photo_and_mask(extractor, photo, mask, segmenter=segmenter, mask_kind=cfg.mask_kind)
-    result = extractor.extract(photo_arr, mask_arr, frame=cfg.frame)
+    notes: list[str] = []
+    photo_arr, mask_arr = photo_and_mask(extractor, photo, mask, segmenter=segmenter, mask_kind=cfg.mask_kind, notes=notes)
+    result = replace(extractor.extract(photo_arr, mask_arr, frame=cfg.frame), notes=tuple(notes))
     save_all([(render(result, cfg), out)])
     return result
 

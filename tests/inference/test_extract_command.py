@@ -107,12 +107,24 @@ def test_a_checkpoint_run_folder_and_its_background(tmp_path, sample, make_gener
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png")), extractor.extract(photo, mask).rgb)
 
 
-def test_photo_and_mask_of_different_sizes(ckpt, sample, tmp_path):
+def test_photo_and_mask_of_another_aspect_ratio_is_refused(ckpt, sample, tmp_path):
     photo_path, _, _, _, mask = sample
-    Image.fromarray(mask[:512, :384]).save(tmp_path / "small.png")
-    text = _user_error(_cli(photo_path, tmp_path / "small.png", "-o", tmp_path / "o.png", "-c", ckpt))
-    assert "384x512" in text and "768x1024" in text and "same size" in text
+    Image.fromarray(mask[:512, :512]).save(tmp_path / "square.png")
+    text = _user_error(_cli(photo_path, tmp_path / "square.png", "-o", tmp_path / "o.png", "-c", ckpt))
+    assert "512x512" in text and "768x1024" in text and "aspect ratio" in text
     assert not (tmp_path / "o.png").exists()
+
+
+def test_half_size_mask_is_resized_nearest_with_a_note(ckpt, extractor, sample, tmp_path):
+    photo_path, _, photo, _, mask = sample
+    half = Image.fromarray(mask.astype(np.uint8) * 255).resize((mask.shape[1] // 2, mask.shape[0] // 2), Image.NEAREST)
+    half.save(tmp_path / "half.png")
+    out = _ok(_cli(photo_path, tmp_path / "half.png", "-o", tmp_path / "o.png", "-c", ckpt))
+    assert f"resized to the photo's {mask.shape[1]}x{mask.shape[0]} (nearest neighbour)" in out
+    assert "mask read as a binary mask" in out
+    upsized = np.asarray(half.resize((mask.shape[1], mask.shape[0]), Image.NEAREST)) >= 128
+    want = extractor.extract(photo, upsized)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png")), want.on_background(want.background))
 
 
 def test_empty_garment_mask(ckpt, sample, mask_files, tmp_path):
@@ -188,3 +200,29 @@ def test_usage_errors_exit_with_2(ckpt, sample, tmp_path):
     assert "no photos" in _user_error(_cli("--images", tmp_path, "-o", tmp_path / "o", "-c", ckpt))
     assert "predicted by" in " ".join(_ok(_cli(sample[0], "-o", tmp_path / "o.png", "-c", ckpt, "--device", "cpu")).split())
     assert "folder mode" in _user_error(_cli(sample[0], sample[1], "-o", tmp_path / "o.png", "-c", ckpt, "--viton-layout"), 2)
+
+
+def test_dress_outside_the_checkpoints_labels_says_what_to_do(ckpt, sample, mask_files, tmp_path):
+    photo_path, *_ = sample
+    labels = read_label_map(mask_files["labels"]).copy()
+    labels[labels == 5] = 6  # the garment is a dress: outside this checkpoint's upper clothes
+    to_palette_image(labels).save(tmp_path / "dress.png")
+    text = _user_error(_cli(photo_path, tmp_path / "dress.png", "-o", tmp_path / "o.png", "-c", ckpt))
+    assert "this checkpoint knows 5 (upper-clothes)" in text
+    assert "6 (dress," in text and "% of the photo)" in text
+    assert "--category" in text and "train-gan --data DRESSCODE --category dresses" in text
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("quality", [75, 95])
+def test_colour_parse_saved_as_jpeg_is_snapped_with_a_note(ckpt, extractor, sample, quality, tmp_path):
+    photo_path, parse_path, photo, _, mask = sample
+    Image.open(parse_path).convert("RGB").save(tmp_path / "parse.jpg", quality=quality)
+    out = _ok(_cli(photo_path, tmp_path / "parse.jpg", "-o", tmp_path / "o.png", "-c", ckpt))
+    assert "colour-coded parse image (" in out and "snapped to the nearest parse colour" in out
+
+
+def test_photo_given_as_colour_mask_is_refused(ckpt, sample, tmp_path):
+    photo_path, *_ = sample
+    text = _user_error(_cli(photo_path, photo_path, "-o", tmp_path / "o.png", "-c", ckpt, "--mask-kind", "colours"))
+    assert "not a colour-coded parse image" in text and "far from every parse colour" in text

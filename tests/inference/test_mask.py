@@ -53,3 +53,42 @@ def test_a_black_and_white_rgb_mask_is_binary_not_colours():
     assert detect_mask_kind(image) == "binary"
     mask, how = decode_garment_mask(image, (5,))
     assert mask.sum() == 1 and mask[50, 50] and "grey" in how
+
+
+def test_lossy_colour_parse_agrees_with_the_true_labels(sample):
+    """The measurement behind COLOUR_TOLERANCE: JPEG 75 and a bilinear half-size resize of a real
+    (or synthetic) parse map, snapped, agree with the true labels on >= 99.5% of the pixels."""
+    import io
+
+    from clothes_extractor.inference.mask import FAR_SHARE_LIMIT, snap_colours
+
+    _, parse_path, _, labels, _ = sample
+    rgb = Image.open(parse_path).convert("RGB")
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=75)
+    snapped, changed, far = snap_colours(np.asarray(Image.open(buf).convert("RGB")))
+    assert (snapped == labels).mean() >= 0.995 and 0 < changed and far <= FAR_SHARE_LIMIT
+    w, h = rgb.size
+    half = np.asarray(rgb.resize((w // 2, h // 2), Image.BILINEAR))
+    truth = np.asarray(Image.fromarray(labels).resize((w // 2, h // 2), Image.NEAREST))
+    snapped, _, far = snap_colours(half)
+    assert (snapped == truth).mean() >= 0.99 and far <= FAR_SHARE_LIMIT
+
+
+def test_same_aspect_allows_one_pixel_of_rounding():
+    from clothes_extractor.inference.mask import same_aspect
+
+    assert same_aspect((384, 512), (768, 1024)) and same_aspect((383, 512), (768, 1024))
+    assert same_aspect((385, 513), (768, 1024)) and not same_aspect((512, 512), (768, 1024))
+
+
+def test_area_warning_bounds():
+    from clothes_extractor.inference.mask import area_note
+
+    mask = np.zeros((100, 100), bool)
+    mask[:20] = True
+    assert area_note(mask) is None
+    tiny = np.zeros((100, 100), bool)
+    tiny[:5, :10] = True
+    assert "0.5%" in area_note(tiny)
+    assert "warning" in area_note(np.ones((10, 10), bool))

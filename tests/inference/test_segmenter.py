@@ -328,3 +328,13 @@ def test_evaluate_the_mask_free_pipeline(ckpts, small_root, tmp_path):
     assert s["pipeline"]["empty_predictions"] == res.selection.ids and s["pipeline"]["mask_iou"] == 0
     for p in ("native", "paper"):
         assert s[p]["predicted_mask"]["l1"] == pytest.approx(s[p]["white"]["l1"])
+
+
+def test_predicted_dress_outside_the_generators_labels_says_what_to_do(tmp_path):
+    seg = sg.load_segmenter(write_segmenter(tmp_path / "dress.safetensors", constant=6), "cpu")
+    classes = seg.predict(np.zeros((40, 30, 3), np.uint8))
+    with pytest.raises(DataError) as info:
+        require_garment(seg, classes, (5,), name="p.jpg")
+    text = str(info.value)
+    assert "6 (dress, 100.0% of the photo)" in text and "this checkpoint knows" in text
+    assert "--category" in text and "train-gan --data DRESSCODE --category dresses" in text
