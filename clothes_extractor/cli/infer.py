@@ -104,6 +104,8 @@ def _print_folder_report(command: str, report, output: Path) -> None:
     err = _stderr()
     for sample_id, reason in report.failed:
         err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
+    for sample_id, note in getattr(report, "notes", ()):
+        typer.echo(f"{sample_id}: {note}")
     if report.masks_without_photo:
         ids = report.masks_without_photo
         typer.echo(f"{len(ids)} mask(s) without a photo, ignored: {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
@@ -179,7 +181,7 @@ def extract_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
 ) -> None:
     from clothes_extractor.config import parse_background, parse_size
-    from clothes_extractor.inference.output import ExtractConfig, check_output_path
+    from clothes_extractor.inference.output import ExtractConfig, check_output_folder, check_output_path
 
     folder = images is not None or masks is not None
     _check_extract_mode(folder, photo, mask, images, viton_layout or bool(fmt))
@@ -193,8 +195,7 @@ def extract_command(
         batch_size=batch_size,
         overwrite=overwrite,
     )
-    if not folder:
-        check_output_path(output, cfg)  # before the slow part
+    check_output_folder(output) if folder else check_output_path(output, cfg)  # before the slow part
     needs_masks = (masks is None) if folder else (mask is None)
     extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks)
     if not folder:
@@ -204,6 +205,8 @@ def extract_command(
         h, w = result.alpha.shape
         how = f" from the garment mask predicted by {segmenter}" if mask is None else ""
         typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'}){how}")
+        for note in result.notes:
+            typer.echo(note)
         return
     from clothes_extractor.inference.folder import extract_folder
 
@@ -270,7 +273,7 @@ def segment_command(
     import numpy as np
 
     from clothes_extractor import pretrained
-    from clothes_extractor.inference.output import check_parse_output
+    from clothes_extractor.inference.output import check_output_folder, check_parse_output
     from clothes_extractor.inference.segmenter import load_segmenter
     from clothes_extractor.runtime import resolve_device
 
@@ -278,8 +281,7 @@ def segment_command(
         raise fail("give a PHOTO for one photo, or --images DIR for a folder, not both", 2)
     if images is None and photo is None:
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
-    if images is None:
-        check_parse_output(output, overwrite)  # before the slow part
+    check_parse_output(output, overwrite) if images is None else check_output_folder(output)  # before the slow part
     seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
     if images is None:
         from clothes_extractor.inference.pipeline import segment_file

@@ -408,7 +408,13 @@ def downsample(
     _prepare_destination(src, dst, found, size, first, overwrite)
     tasks, skipped, missing = _plan(units, found, size)
     _copy_pair_files(_pair_files(src, dst, found, units), found)
-    written, skipped_now, failed = _run(tasks, workers, progress)
+    try:
+        written, skipped_now, failed = _run(tasks, workers, progress)
+    except BaseException:
+        # Terminated workers (Ctrl-C) die mid-write and leave their temporary files.
+        for folder in {task.dst.parent for task in tasks}:
+            _remove_stale_temp_files(folder, _listdir(folder))
+        raise
     return DownsampleReport(
         src=src,
         dst=dst,
