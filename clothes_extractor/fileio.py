@@ -44,7 +44,26 @@ def output_error(path: str | os.PathLike, exc: OSError, what: str = "output") ->
     """An OSError met while writing ``path`` -> one line naming the path, the reason in words and
     what to do."""
     reason = _OS_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
-    return OutputError(f"cannot write {what} {path}: {reason}; choose another place (-o) or free it")
+    return OutputError(f"cannot write {what} {path}: {reason}; choose another place or free it")
+
+
+def check_folder_creatable(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Make sure the folder ``path`` exists or can be made, without writing anything: the nearest
+    existing one of it and its parents is a folder this process may write. For places that several
+    processes check at once (the ranks of a training run), where :func:`check_writable`'s probe
+    file would show in another's listing. OutputError (naming ``path``) otherwise."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise output_error(path, NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing)), what)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if _read_only(existing) else errno.EACCES
+        raise output_error(path, OSError(code, os.strerror(code), str(existing)), what)
+    return path
+
+
+def _read_only(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY) if hasattr(os, "statvfs") else False
 
 
 def check_writable(path: str | os.PathLike, what: str = "output", *, folder: bool = False) -> Path:

@@ -92,7 +92,7 @@ def test_dev_full_is_a_real_enospc():
     with pytest.raises(OSError) as info, open("/dev/full", "wb") as f:
         f.write(b"x" * 65536)
         f.flush()
-    assert fileio.output_error("/dev/full", info.value).args[0].endswith("choose another place (-o) or free it")
+    assert fileio.output_error("/dev/full", info.value).args[0].endswith("choose another place or free it")
     assert "no space left" in str(fileio.output_error("/dev/full", info.value))
 
 
@@ -149,3 +149,28 @@ def test_export_enotdir_before_the_model(blocker, tmp_path):
     if "onnx" in result.output and "install" in result.output:
         pytest.skip("the [onnx] extra is not installed")
     _one_line_error(result, str(blocker / "m.onnx"))
+
+
+@pytest.mark.parametrize("command", ["train-unet", "train-gan", "train-segmenter"])
+def test_training_run_folder_enotdir_before_the_data(command, blocker, synthetic_root):
+    args = [command, "--data", str(synthetic_root), "--out", str(blocker / "run"), "--epochs", "1", "--encoder-weights", "none"]
+    if command != "train-segmenter":
+        args += ["--perceptual", "0"]
+    _one_line_error(runner.invoke(app, args), str(blocker / "run"))
+
+
+def test_check_folder_creatable_writes_nothing(blocker, tmp_path):
+    from clothes_extractor.fileio import check_folder_creatable
+
+    assert check_folder_creatable(tmp_path / "new" / "run") == tmp_path / "new" / "run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing made, no probe file
+    with pytest.raises(OutputError, match="a file stands where a folder should be"):
+        check_folder_creatable(blocker / "run")
+    with pytest.raises(OutputError, match="a file stands where a folder should be"):
+        check_folder_creatable(blocker)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere: permission cannot be tested for real
+        return
+    with pytest.raises(OutputError, match="permission denied"):
+        check_folder_creatable(locked / "run")

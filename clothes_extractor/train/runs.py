@@ -24,7 +24,7 @@ from torch import nn
 
 from clothes_extractor.checkpoint import load_into, load_state, load_state_dict, read_meta, save_checkpoint, save_state
 from clothes_extractor.errors import ConfigError
-from clothes_extractor.fileio import atomic_write_text
+from clothes_extractor.fileio import atomic_write_text, check_folder_creatable
 from clothes_extractor.train.config import RUN_SETTINGS, LoopConfig
 from clothes_extractor.train.registry import config_from_dict
 from clothes_extractor.train.task import TrainTask
@@ -54,7 +54,8 @@ class RunState:
 
 
 def check_run_folder(cfg: LoopConfig, overwrite: bool) -> None:
-    run = Path(cfg.out)
+    # Before the data loads: one line, not a traceback. No probe file: every rank checks at once.
+    run = check_folder_creatable(cfg.out, "run folder")
     if run.exists() and any(run.iterdir()) and not overwrite:
         raise ConfigError(f"run folder {run} is not empty; continue it with --resume {run}, or pass --overwrite or another --out")
 
