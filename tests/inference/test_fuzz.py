@@ -272,9 +272,10 @@ def test_fuzz_corpus(corpus, extractor, ckpt, seg_ckpt, tmp_path):
     assert sum(v for k, v in tally.items() if k.endswith("worked")) > 0
 
 
-def test_fuzz_split_on_a_damaged_small_data_set(synthetic_root, tmp_path):
-    """`split` on a copy of the synthetic data set with damaged files: it works (the damaged
-    samples skipped, by reason) or says what is wrong in one line; never a traceback."""
+def test_fuzz_split_and_evaluate_on_a_damaged_small_data_set(synthetic_root, ckpt, tmp_path):
+    """`split` and `evaluate` on a copy of the synthetic data set with damaged files: each works
+    (the damaged samples skipped, by reason) or says what is wrong in one line; never a traceback,
+    never a partial report."""
     root = tmp_path / "data"
     shutil.copytree(synthetic_root, root)
     parses = sorted((root / "train" / "image-parse-v3").glob("*.png"))
@@ -289,3 +290,22 @@ def test_fuzz_split_on_a_damaged_small_data_set(synthetic_root, tmp_path):
     assert not CLASS_NAME.search(result.output), result.output
     for name in ("train_ids.txt", "val_ids.txt"):
         assert not list(root.glob(f".{Path(name).stem}*")), "temporary list left"
+
+    # evaluate: a test photo truncated, a test parse map of wrong magic bytes, a garment emptied.
+    test = root / "test"
+    test_photos = sorted((test / "image").glob("*.jpg"))
+    test_photos[0].write_bytes(test_photos[0].read_bytes()[:200])
+    sorted((test / "image-parse-v3").glob("*.png"))[1].write_bytes(b"GIF89a not a png")
+    sorted((test / "cloth").glob("*.jpg"))[2].write_bytes(b"")
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["evaluate", "-c", str(ckpt), "-d", str(root), "--split", "test", "--out", str(out),
+                                 "--workers", "0", "--device", "cpu", "--no-network-metrics"])
+    assert result.exit_code in (0, 1), result.output + repr(result.exception)
+    assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)
+    assert not CLASS_NAME.search(result.output), result.output
+    if result.exit_code == 1:
+        assert result.output.strip().startswith("error:") and len(result.output.strip().splitlines()) == 1, result.output
+        assert not out.exists() or not any(out.iterdir()), "a refused evaluate left files"
+    else:
+        assert (out / "metrics.json").is_file()
+    assert not [p for p in tmp_path.rglob(".*tmp*")], "temporary file left"
