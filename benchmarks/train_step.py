@@ -227,6 +227,8 @@ def make_ours(kind: str, batch: Batch, encoder: str, channels_last: bool = False
             "unet_ssim": _cfg("unet", l1=1, perceptual=0, ssim=1, alpha=1),
         }[kind]
         losses = LossModules.build(cfg)
+        if compile:
+            losses.compile_networks()
         opt = torch.optim.Adam(raw_g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
         return lambda: unet_step(g, opt, batch, losses, cfg, nullcontext)
     if kind in ("gan_terms", "gan_logged"):
@@ -341,6 +343,10 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=list(DEFAULT_CASES), choices=CASES)
     parser.add_argument("--channels-last", action="store_true", help="our networks and batch in channels_last")
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOP count (one extra step per case)")
+    parser.add_argument("--compile", action="store_true",
+                        help="our cases as `--compile` runs them: torch.compile of the networks and of the "
+                             "perceptual loss's VGG (the originals stay eager, as the original project runs); "
+                             "compilation happens in the warm-up steps; implies --no-flops")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -349,15 +355,15 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     peak = matmul_flops_per_s()
     batch = make_batch(args.bs, args.size, args.channels_last)
-    steps = {kind: make_case(kind, batch, args.encoder, args.channels_last) for kind in args.cases}
-    flops = {kind: None if args.no_flops else count_flops(step) for kind, step in steps.items()}
+    steps = {kind: make_case(kind, batch, args.encoder, args.channels_last, args.compile) for kind in args.cases}
+    flops = {kind: None if args.no_flops or args.compile else count_flops(step) for kind, step in steps.items()}
     started = time.perf_counter()
     times = run_rounds(steps, rounds=args.rounds, n=args.steps, warmup=args.warmup, log=log)
     peak = max(peak, matmul_flops_per_s())
     print(json.dumps({
         "settings": {"batch": args.bs, "size": list(args.size), "encoder": args.encoder, "threads": args.threads,
                      "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
-                     "channels_last": args.channels_last, "original_ssim": original_ssim()[0],
+                     "channels_last": args.channels_last, "compile": args.compile, "original_ssim": original_ssim()[0],
                      "weights": "random (VGG16 and encoders)",
                      "env": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}},
         "machine": {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),

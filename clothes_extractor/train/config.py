@@ -61,7 +61,7 @@ class LoopConfig:
     seed: int = 42
     device: str = "auto"
     max_steps: int | None = None
-    compile: bool = False  # torch.compile the trained networks (CUDA runs; slow to start)
+    compile: bool | None = None  # torch.compile the trained networks; None: auto (train.distributed.resolve_compile)
     threads: int | None = None  # CPU intra-op threads [default: torch's, the machine's cores]
     sample_count: int = 8  # validation samples shown in samples/epoch_NNN.png
 

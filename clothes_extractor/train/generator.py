@@ -107,6 +107,9 @@ class GeneratorTask(TrainTask):
         self.losses = LossModules.build(cfg).to(device)
         return modules
 
+    def compile_losses(self) -> None:
+        self.losses.compile_networks()
+
     def optimizers(self, modules):
         cfg = self.cfg
         betas = (cfg.beta1, 0.999)

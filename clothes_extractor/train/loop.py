@@ -46,6 +46,7 @@ from clothes_extractor.train.distributed import (
     device_settings,
     init_distributed,
     reduce_sums,
+    resolve_compile,
     wrap,
 )
 from clothes_extractor.train.registry import task_for
@@ -172,12 +173,17 @@ class _Run:
         task, cfg, ctx = self.task, self.cfg, self.ctx
         state, train_ds, val_ds = self.setup(resume, overwrite)
         start_epoch = state.epoch
-        wrapped = wrap(state.modules, cfg, ctx)
+        compile, why = resolve_compile(cfg.compile, ctx.device, self.planned_steps(state, train_ds))
+        wrapped = wrap(state.modules, ctx, compile)
+        if compile:
+            task.compile_losses()
         self.writer = _tensorboard(self.run) if ctx.main else None
         if ctx.main:
             (self.run / "samples").mkdir(exist_ok=True)
         val_loader = _loader(val_ds, cfg, ctx, train=False)
         self.announce(len(train_ds), len(val_ds))
+        if why:
+            self.say(why)
         history: list[dict[str, Any]] = []
         progress = self.progress()
         try:
@@ -216,6 +222,13 @@ class _Run:
             if state.epoch >= cfg.epochs:
                 self.say(f"nothing to do: {self.run} already trained {state.epoch} of {cfg.epochs} epochs (raise --epochs)")
         return state, train_ds, val_ds
+
+    def planned_steps(self, state: RunState, train_ds) -> int:
+        """Optimiser steps this process will run from here (epochs left x batches, --max-steps)."""
+        cfg = self.cfg
+        per_epoch = len(_loader(train_ds, cfg, self.ctx, train=True, epoch=state.epoch, task=self.task))
+        steps = max(cfg.epochs - state.epoch, 0) * per_epoch
+        return steps if cfg.max_steps is None else min(steps, max(cfg.max_steps - state.step, 0))
 
     def announce(self, n_train: int, n_val: int) -> None:
         ctx, cfg = self.ctx, self.cfg

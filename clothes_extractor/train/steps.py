@@ -30,6 +30,11 @@ class LossModules(nn.Module):
         perceptual = PerceptualLoss(pretrained=cfg.vgg_weights == "imagenet") if cfg.perceptual > 0 else None
         return cls(perceptual)
 
+    def compile_networks(self) -> None:
+        """torch.compile the loss networks (with ``--compile``: VGG is most of a perceptual step)."""
+        if self.perceptual is not None:
+            self.perceptual.vgg = torch.compile(self.perceptual.vgg)
+
 
 def generator_losses(
     rgb: torch.Tensor, alpha_logit: torch.Tensor, batch: Batch, losses: LossModules, cfg: TrainConfig

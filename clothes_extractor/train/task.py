@@ -61,6 +61,9 @@ class TrainTask:
     def optimizers(self, modules: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
+    def compile_losses(self) -> None:
+        """torch.compile the networks inside the losses, if any (a compiled run)."""
+
     def to_device(self, raw: dict, device: torch.device, channels_last: bool) -> Any:
         """A collated batch from the DataLoader -> what step() takes."""
         raise NotImplementedError

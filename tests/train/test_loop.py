@@ -281,6 +281,48 @@ def test_compile_wraps_the_trained_networks(train_args, tmp_path, monkeypatch):
     assert not any(k.startswith("_orig_mod") for k in load_file(tmp_path / "run" / "last.safetensors"))
 
 
+def test_compile_covers_the_perceptual_loss_network(train_args, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(type(module).__name__) or module)
+    _ok(runner.invoke(app, ["train-unet", *train_args("--max-steps", "1", "--compile", "--perceptual", "0.1", "--vgg-weights", "none")]))
+    assert sorted(compiled) == ["Generator", "VGG16Features"]
+
+
+@pytest.mark.parametrize("flag, threshold, expected", [
+    ((), 3, ["Generator", "PatchDiscriminator"]),  # auto, a run as long as the threshold: compiled
+    (("--no-compile",), 3, []),  # asked not to
+    ((), 4, []),  # auto, a run shorter than the threshold: eager
+])
+def test_auto_compile_follows_the_planned_steps(flag, threshold, expected, train_args, monkeypatch):
+    from clothes_extractor.train import distributed
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(type(module).__name__) or module)
+    monkeypatch.setattr(distributed, "COMPILE_AUTO_MIN_STEPS", threshold)
+    monkeypatch.setattr(distributed, "_cxx_compiler", lambda: "g++")
+    result = runner.invoke(app, ["train-gan", *train_args("--max-steps", "3", *flag)])
+    _ok(result)
+    assert sorted(compiled) == expected
+    assert ("compiling the networks: 3 steps planned on the CPU" in result.output) == bool(expected)
+
+
+def test_resolve_compile():
+    from clothes_extractor.train import distributed
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    n = distributed.COMPILE_AUTO_MIN_STEPS
+    assert distributed.resolve_compile(True, cpu, 1) == (True, "compiling the networks (--compile)")
+    assert distributed.resolve_compile(False, cpu, 10 * n) == (False, "")
+    assert distributed.resolve_compile(None, cpu, n - 1) == (False, "")
+    assert distributed.resolve_compile(None, cuda, 10 * n) == (False, "")  # not measured on CUDA: opt-in
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(distributed, "_cxx_compiler", lambda: "g++")
+        assert distributed.resolve_compile(None, cpu, n)[0] is True
+        mp.setattr(distributed, "_cxx_compiler", lambda: None)
+        compile, why = distributed.resolve_compile(None, cpu, n)
+        assert compile is False and "no C++ compiler" in why
+
+
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_a_corrupt_photo_stops_training_with_its_name(synthetic_root, lists, tmp_path, workers):
     import shutil
