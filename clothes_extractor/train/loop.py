@@ -177,6 +177,10 @@ class _Run:
         wrapped = wrap(state.modules, ctx, compile)
         if compile:
             task.compile_losses()
+            if cfg.compile is None:  # auto: where compiling fails (no Python headers, ...), train eager
+                import torch._dynamo as dynamo
+
+                dynamo.config.suppress_errors = True
         self.writer = _tensorboard(self.run) if ctx.main else None
         if ctx.main:
             (self.run / "samples").mkdir(exist_ok=True)

@@ -300,9 +300,13 @@ def test_auto_compile_follows_the_planned_steps(flag, threshold, expected, train
     monkeypatch.setattr(torch, "compile", lambda module, **kw: compiled.append(type(module).__name__) or module)
     monkeypatch.setattr(distributed, "COMPILE_AUTO_MIN_STEPS", threshold)
     monkeypatch.setattr(distributed, "_cxx_compiler", lambda: "g++")
+    import torch._dynamo as dynamo
+
+    monkeypatch.setattr(dynamo.config, "suppress_errors", False)  # restored after the test
     result = runner.invoke(app, ["train-gan", *train_args("--max-steps", "3", *flag)])
     _ok(result)
     assert sorted(compiled) == expected
+    assert dynamo.config.suppress_errors is bool(expected)  # auto: a failed compile trains eager
     assert ("compiling the networks: 3 steps planned on the CPU" in result.output) == bool(expected)
 
 
