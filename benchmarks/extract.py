@@ -13,6 +13,10 @@ exactly as training saves one, then:
   prepare + model + finish (what :meth:`Extractor.extract` costs);
 - ``batch_per_photo_s``: folder mode's batched forward (``--batch-size`` photos at a time,
   prepare + model + finish), divided by the batch size.
+- ``default_models``: seconds per photo of the shipped default generator through
+  ``inference.pipeline.extract_file`` (what `extract` runs: read, mask, model, finish, write),
+  with the photo's mask and without one (the default segmenter predicts it first), alternated
+  for ``--repeat`` rounds after a warm-up of each; models loaded once, load time apart.
 - ``backends`` (unless ``--no-backends``): seconds per photo and peak memory of the shipped
   default generator under torch eager, torch channels_last, onnxruntime fp32 and static int8,
   at ``--batches`` and ``--threads``,
@@ -127,6 +131,35 @@ def bench_size(size, args, photo_path: Path, mask_path: Path, tmp: Path) -> dict
     }
 
 
+def bench_default_models(args, photo_path: Path, mask_path: Path, tmp: Path) -> dict:
+    from clothes_extractor import pretrained
+    from clothes_extractor.inference.pipeline import extract_file
+    from clothes_extractor.inference.segmenter import load_segmenter
+
+    device = resolve_device(args.device)
+    t = time.perf_counter()
+    extractor = load_extractor(pretrained.resolve(None, "generator"), device)
+    segmenter = load_segmenter(pretrained.resolve(None, "segmenter"), device)
+    load_s = time.perf_counter() - t
+    cfg = ExtractConfig(overwrite=True)
+    cases = {
+        "with_mask": lambda: extract_file(extractor, photo_path, mask_path, tmp / "a.jpg", cfg),
+        "without_mask": lambda: extract_file(extractor, photo_path, None, tmp / "b.jpg", cfg, segmenter=segmenter),
+    }
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for run in cases.values():
+        run()  # warm-up
+    for _ in range(args.repeat):
+        for name, run in cases.items():
+            t = time.perf_counter()
+            run()
+            _sync(device)
+            times[name].append(time.perf_counter() - t)
+    out = {f"{k}_per_photo_s": round(statistics.median(v), 4) for k, v in times.items()}
+    out["segmenter_share_s"] = round(out["without_mask_per_photo_s"] - out["with_mask_per_photo_s"], 4)
+    return {"load_both_s": round(load_s, 4), **out}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["224", "512x384"], help="model sizes, HxW")
@@ -150,6 +183,7 @@ def main() -> None:
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         results = [bench_size(parse_size(s), args, photo, mask, Path(tmp)) for s in args.sizes]
+        defaults = bench_default_models(args, photo, mask, Path(tmp))
     compared = None
     if args.backends:  # in processes of their own, one per backend and thread count
         import backends
@@ -175,6 +209,7 @@ def main() -> None:
         "load_average_1min_after": round(os.getloadavg()[0], 2),  # > 0 means other processes competed
         "repeat": args.repeat,
         "results": results,
+        "default_models": defaults,
         "backends": compared,
     }, indent=2))
 
