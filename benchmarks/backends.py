@@ -188,7 +188,14 @@ def bare_peak_mb(models: dict[str, str], photo: Path, parse: Path) -> dict[str, 
 
     text = (REPO / "README.md").read_text()
     code = re.search(r"```python\n(.*?)```", text[text.index("## Deploy without PyTorch"):], re.S).group(1)
-    code += "\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child of this (large)
+    # process would report the parent's size. VmHWM belongs to the new address space alone.
+    code += (
+        "\nimport resource, pathlib\n"
+        "status = pathlib.Path('/proc/self/status')\n"
+        "hwm = [l.split()[1] for l in status.read_text().splitlines() if l.startswith('VmHWM:')] if status.exists() else []\n"
+        "print(hwm[0] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(photo, Path(tmp) / "person.jpg")
