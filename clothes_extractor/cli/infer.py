@@ -104,7 +104,7 @@ def _print_folder_report(command: str, report, output: Path) -> None:
     err = _stderr()
     for sample_id, reason in report.failed:
         err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
-    for sample_id, note in getattr(report, "notes", ()):
+    for sample_id, note in report.notes:
         typer.echo(f"{sample_id}: {note}")
     if report.masks_without_photo:
         ids = report.masks_without_photo
@@ -195,7 +195,10 @@ def extract_command(
         batch_size=batch_size,
         overwrite=overwrite,
     )
-    check_output_folder(output) if folder else check_output_path(output, cfg)  # before the slow part
+    if folder:  # before the slow part
+        check_output_folder(output)
+    else:
+        check_output_path(output, cfg)
     needs_masks = (masks is None) if folder else (mask is None)
     extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks)
     if not folder:
@@ -281,7 +284,10 @@ def segment_command(
         raise fail("give a PHOTO for one photo, or --images DIR for a folder, not both", 2)
     if images is None and photo is None:
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
-    check_parse_output(output, overwrite) if images is None else check_output_folder(output)  # before the slow part
+    if images is None:  # before the slow part
+        check_parse_output(output, overwrite)
+    else:
+        check_output_folder(output)
     seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
     if images is None:
         from clothes_extractor.inference.pipeline import segment_file
