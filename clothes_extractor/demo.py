@@ -1,5 +1,5 @@
 """`demo`: the default models on real photos in seconds (:func:`run_examples`), or with
-``--train`` the whole pipeline on a synthetic data set in about two minutes on a CPU (:func:`run_demo`).
+``--train`` the whole pipeline on a synthetic data set in about three minutes on two CPU cores (:func:`run_demo`).
 
 make-sample-data -> downsample -> split -> train-gan (64 px) -> train-segmenter (64 px) ->
 evaluate (test split, white and input baselines; then the mask-free pipeline, the generator fed

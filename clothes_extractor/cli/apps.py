@@ -148,7 +148,7 @@ def export_command(
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path("demo-out"),
     photo: Annotated[Optional[list[Path]], typer.Option("--photo", help="Your own photo(s) instead of the examples (repeatable).")] = None,
-    train: Annotated[bool, typer.Option("--train", help="Instead: the whole training pipeline on synthetic data (about two minutes).")] = False,
+    train: Annotated[bool, typer.Option("--train", help="Instead: the whole training pipeline on synthetic data (about three minutes on two cores).")] = False,
     samples: Annotated[int, typer.Option("--samples", min=8, help="--train: synthetic samples (a quarter go to test/).")] = DemoConfig.samples,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="--train: GAN training epochs (the segmenter trains a third as many, at least 1).")] = DemoConfig.epochs,
     size: Annotated[int, typer.Option("--size", help="--train: downsampled size and training size (a multiple of 32).")] = DemoConfig.size,
