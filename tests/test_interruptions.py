@@ -133,7 +133,8 @@ def downsample_reference(big_source: Path, tmp_path_factory) -> Path:
 def test_downsample_interrupted_then_resumed(sig: int, big_source: Path, downsample_reference: Path, tmp_path: Path):
     dst = tmp_path / "low"
     proc = start(downsample_args(big_source, dst))
-    wait_until(proc, lambda: len(list((dst / "train" / "image").glob("*.jpg"))) >= 20, "20 photos were written")
+    photos = lambda: [p for p in final_files(dst) if p.parent.name == "image"]  # noqa: E731 (pathlib's * matches temporary .files)
+    wait_until(proc, lambda: len(photos()) >= 20, "20 photos were written")
     code, _, err = interrupt(proc, sig)
     if sig == signal.SIGINT:
         assert_clean_ctrl_c(code, err, "downsample")
@@ -142,7 +143,7 @@ def test_downsample_interrupted_then_resumed(sig: int, big_source: Path, downsam
         assert code == -signal.SIGKILL
     done = final_files(dst)
     reference = final_files(downsample_reference)
-    assert 20 <= len(done) < len(reference), "interrupted mid-way"
+    assert 20 <= len(photos()) and len(done) < len(reference), "interrupted mid-way"
     for path in done:  # every file under a final name is whole
         if path.suffix in (".jpg", ".png"):
             with Image.open(path) as image:
