@@ -40,6 +40,8 @@ from clothes_extractor.onnx_model import INSTALL_HINT, OnnxModel, open_session
 pytest.importorskip("onnxruntime", reason='the [onnx] extra is not installed: pip install "clothes-extractor[onnx]"')
 pytest.importorskip("onnx", reason='the [onnx] extra is not installed: pip install "clothes-extractor[onnx]"')
 
+from tests.cli_results import flat, ok, user_error as _user_error
+
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (64, 64)
@@ -51,15 +53,8 @@ REAL_IDS = ("00006_00", "00017_00", "14274_00")
 SYNTHETIC_TEST_IDS = ("00009_00", "00010_00", "00011_00")
 
 
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return " ".join(result.output.split())
-
-
-def _user_error(result, code=1):
-    assert result.exit_code == code, result.output + repr(result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
-    return " ".join(result.output.split())
+def _ok(result) -> str:
+    return flat(ok(result))
 
 
 def write_generator(path: Path) -> Path:

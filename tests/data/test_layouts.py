@@ -18,7 +18,13 @@ from clothes_extractor.data.garment_alpha import garment_alpha
 from clothes_extractor.data.synthetic import make_sample_data
 from clothes_extractor.errors import DataError
 
+from tests.cli_results import flat, ok
+
 runner = CliRunner()
+
+
+def _ok(result) -> str:
+    return flat(ok(result))
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LAYOUTS = ("viton-hd", "viton", "dresscode")
 
@@ -37,11 +43,6 @@ def _real(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real samples not found at {path} (the shared/ folder beside the repository)")
     return path
-
-
-def _ok(result) -> str:
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return " ".join(result.output.split())
 
 
 def _error(result, code: int = 1) -> str:

@@ -28,20 +28,11 @@ from clothes_extractor.evaluation.run import evaluate
 from clothes_extractor.evaluation.selection import select_samples
 from clothes_extractor.models.generator import GeneratorConfig, build_generator
 
+from tests.cli_results import ok as _ok, user_error as _user_error
+
 runner = CliRunner()
 SIZE = 64
 PROTOCOL_JSON = Path(__file__).resolve().parents[3] / "shared" / "data" / "viton-hd-protocol" / "vitonhd_duplicate_filenames.json"
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
-
-
-def _user_error(result, code=1):
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
-    return " ".join(result.output.split())
 
 
 def _make_checkpoint(path: Path, background=(255, 255, 255)) -> Path:

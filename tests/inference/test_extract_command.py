@@ -17,19 +17,9 @@ from clothes_extractor.cli import app
 from clothes_extractor.data.viton import read_label_map, to_palette_image
 from clothes_extractor.inference.extractor import load_extractor
 
+from tests.cli_results import ok as _ok, user_error as _user_error
+
 runner = CliRunner()
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
-
-
-def _user_error(result, code=1):
-    assert result.exit_code == code, result.output + repr(result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
-    assert "Traceback" not in result.output
-    return " ".join(result.output.split())  # rich wraps long lines
 
 
 def _cli(*args):

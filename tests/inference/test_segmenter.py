@@ -33,19 +33,14 @@ from clothes_extractor.models.generator import Generator
 from clothes_extractor.models.segmenter import SegmentationModel
 from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
 
+from tests.cli_results import flat, ok, user_error as _user_error
+
 runner = CliRunner()
 SAMPLE = "00006_00"
 
 
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return " ".join(result.output.split())
-
-
-def _user_error(result, code=1):
-    assert result.exit_code == code, result.output + repr(result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    return " ".join(result.output.split())
+def _ok(result) -> str:
+    return flat(ok(result))
 
 
 def write_segmenter(path: Path, *, label_set: str = "cihp20", constant: int | None = None) -> Path:

@@ -23,17 +23,9 @@ from clothes_extractor.train import steps
 from clothes_extractor.train.config import TrainConfig
 from clothes_extractor.train.loop import lr_factor
 
+from tests.cli_results import ok as _ok, user_error as _user_error
+
 runner = CliRunner()
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-
-
-def _user_error(result, code=1):
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)  # no traceback
-    return result.output
 
 
 def test_train_unet_writes_a_complete_run(train_args, tmp_path, lists):

@@ -19,18 +19,9 @@ from clothes_extractor.errors import ConfigError
 from clothes_extractor.losses import DiceLoss, SegmentationLoss, dice_loss, segmentation_loss
 from clothes_extractor.train.segmenter import SegmenterConfig, SegmenterTask
 
+from tests.cli_results import ok as _ok, user_error as _user_error
+
 runner = CliRunner()
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output + repr(result.exception)
-    return result.output
-
-
-def _user_error(result, code=1):
-    assert result.exit_code == code, result.output + repr(result.exception)
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    return " ".join(result.output.split())
 
 
 # --- IoU maths, against a case computed by hand ----------------------------------------------------
