@@ -4,15 +4,15 @@ downsample import no torch)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from clothes_extractor.cli.app import _stderr, app, fail, handle_errors
 
-if TYPE_CHECKING:
-    pass
-
+# The options split, downsample and prepare share, declared once.
+_LayoutOpt = Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")]
+_CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")]
 
 
 @app.command("make-sample-data")
@@ -80,8 +80,8 @@ def split_command(
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes reading parse maps [default: up to 4].")
     ] = None,
-    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
-    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")] = None,
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing id lists.")] = False,
 ) -> None:
     """Write deterministic train/validation id lists (train_ids.txt, val_ids.txt).
@@ -211,7 +211,7 @@ def downsample_command(
         Path, typer.Option("--src", help="Data set root: VITON-HD or VITON (holds train/, test/, *_pairs.txt) or Dress Code (holds upper_body/, ...).")
     ] = Path("data/zalando-hd-resized"),
     dst: Annotated[Path, typer.Option("--dst", help="Where the reduced copy goes.")] = Path("data/zalando-low-res"),
-    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
+    layout: _LayoutOpt = None,
     category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: every category in --src].")] = None,
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
@@ -278,8 +278,8 @@ def prepare_command(
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Processes decoding in parallel [default: all cores].")
     ] = None,
-    layout: Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].")] = None,
-    category: Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].")] = None,
+    layout: _LayoutOpt = None,
+    category: _CategoryOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Rebuild caches that already exist.")] = False,
 ) -> None:
     """Preprocess a data set once into memory-mapped uint8 arrays, so training reads batches at memory speed.
