@@ -24,7 +24,7 @@ import random
 import signal
 import time
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -172,15 +172,22 @@ class _Run:
     def fit(self, resume: bool, overwrite: bool) -> TrainResult:
         task, cfg, ctx = self.task, self.cfg, self.ctx
         state, train_ds, val_ds = self.setup(resume, overwrite)
-        start_epoch = state.epoch
         compile, why = resolve_compile(cfg.compile, ctx.device, self.planned_steps(state, train_ds))
+        with ExitStack() as scope:
+            if compile and cfg.compile is None:
+                # auto: where compiling fails (no Python headers, ...), train eager. Patched for
+                # this run only: the caller's torch settings (a second run, a notebook) stay theirs.
+                import torch._dynamo as dynamo
+
+                scope.enter_context(dynamo.config.patch(suppress_errors=True))
+            return self._fit(state, train_ds, val_ds, compile, why)
+
+    def _fit(self, state: RunState, train_ds, val_ds, compile: bool, why: str) -> TrainResult:
+        task, cfg, ctx = self.task, self.cfg, self.ctx
+        start_epoch = state.epoch
         wrapped = wrap(state.modules, ctx, compile)
         if compile:
             task.compile_losses()
-            if cfg.compile is None:  # auto: where compiling fails (no Python headers, ...), train eager
-                import torch._dynamo as dynamo
-
-                dynamo.config.suppress_errors = True
         self.writer = _tensorboard(self.run) if ctx.main else None
         if ctx.main:
             (self.run / "samples").mkdir(exist_ok=True)
