@@ -94,6 +94,9 @@ def start(args, gen: Path, seg: Path, tmp: Path) -> tuple[subprocess.Popen, str]
     cmd = [sys.executable, "-m", "clothes_extractor", "serve", "-c", str(gen), "-s", str(seg), "--port", str(port),
            "--device", args.device, "--concurrency", str(args.concurrency), "--queue-size", str(max(16, 2 * args.clients))]
     env = {**os.environ, "TMPDIR": str(tmp), "NO_PROXY": "127.0.0.1,localhost"}
+    # torch set this here if it was imported (making the stand-ins); passed on, the server would put
+    # its inductor cache folder in this process's temp folder, out of temp_left's sight
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 300

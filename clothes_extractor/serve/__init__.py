@@ -28,6 +28,8 @@ from clothes_extractor.errors import CheckpointError, ClothesExtractorError, Con
 
 EXAMPLES_DIR = pretrained.HERE / "examples"
 EXAMPLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# the environment serve() changes while it runs (and restores)
+_SERVE_ENV = ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED", "TMPDIR", "TORCHINDUCTOR_CACHE_DIR")
 INSTALL_HINT = 'the web page needs gradio, which is not installed: pip install "clothes-extractor[app]"'
 
 
@@ -131,9 +133,19 @@ def serve(cfg: ServeConfig, say: Callable[[str], None] = print) -> None:
     if cfg.public:
         say(f"warning: --host {cfg.host} makes the page reachable from other machines, without any login; "
             "use it only on a network you trust")
-    root = Path(tempfile.mkdtemp(prefix="clothes-extractor-serve-")).resolve()
-    old_env = {k: os.environ.get(k) for k in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED")}
-    os.environ["GRADIO_TEMP_DIR"] = str(root)  # gradio's uploads and our results: one private folder
+    private = Path(tempfile.mkdtemp(prefix="clothes-extractor-serve-")).resolve()
+    root, scratch = private / "files", private / "tmp"
+    root.mkdir()
+    scratch.mkdir()
+    old_env = {k: os.environ.get(k) for k in _SERVE_ENV}
+    old_tempdir = tempfile.tempdir
+    os.environ["GRADIO_TEMP_DIR"] = str(root)  # gradio's uploads and our results
+    # Everything else this process (or a subprocess) makes in "the temporary folder" goes to
+    # scratch: the libraries' own files, e.g. torch's inductor cache folder torchinductor_<user>,
+    # made when torch._dynamo is first imported, which loading the models does (smp -> timm ->
+    # torchvision). Kept apart from root, where clients' paths are accepted; removed with it. An
+    # explicit TORCHINDUCTOR_CACHE_DIR is left as it is.
+    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no network
     old_term = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -144,12 +156,13 @@ def serve(cfg: ServeConfig, say: Callable[[str], None] = print) -> None:
         launch(engine, cfg, say)
     finally:
         signal.signal(signal.SIGTERM, old_term)
-        for k, v in old_env.items():
+        tempfile.tempdir = old_tempdir
+        for k, v in old_env.items():  # TORCHINDUCTOR_CACHE_DIR too: torch sets it, here to a folder in scratch
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def _interrupt(signum, frame) -> None:

@@ -135,6 +135,9 @@ def start_server(args: list[str], tmp: Path) -> Server:
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp.parent / f"serve-{port}.log"
     env = {**os.environ, "TMPDIR": str(tmp), "NO_PROXY": "127.0.0.1,localhost", "GRADIO_ANALYTICS_ENABLED": "False"}
+    # torch sets this in the test process (to <its temp dir>/torchinductor_<user>) once torch._dynamo
+    # is imported; passed on, the server would make its cache folder there, not in its TMPDIR.
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
     cmd = [sys.executable, "-m", "clothes_extractor", "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", *args]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp.parent, start_new_session=True)

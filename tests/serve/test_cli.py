@@ -92,3 +92,28 @@ def test_a_missing_checkpoint_is_a_one_line_error(fake_page, tmp_path):
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert _one_line(result) == f"error: checkpoint not found: {tmp_path / 'nope.safetensors'}"
     assert not fake_page
+
+
+def test_while_serving_every_temporary_file_goes_to_the_private_folder(fake_page, ckpts, monkeypatch):
+    """The libraries' own temporary files (torch's inductor cache folder, request bodies) go to a
+    folder beside gradio's, inside the private one that is removed; all is restored after."""
+    import os
+    import tempfile
+
+    seen = {}
+
+    def launch(engine, cfg, say):
+        seen.update(root=Path(engine.root), tempdir=Path(tempfile.gettempdir()), env=os.environ["TMPDIR"],
+                    gradio=os.environ["GRADIO_TEMP_DIR"])
+        (seen["tempdir"] / "left-by-a-library").mkdir()  # what torch does on importing torch._dynamo
+
+    monkeypatch.setattr(sys.modules["clothes_extractor.serve.page"], "launch", launch)
+    monkeypatch.setenv("TMPDIR", "/nowhere")  # restored, and tempfile's cached folder too
+    before = tempfile.gettempdir()
+    result = runner.invoke(app, ["serve", "-c", str(ckpts["generator"]), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    root, tempdir = seen["root"], seen["tempdir"]
+    assert seen["env"] == str(tempdir) and seen["gradio"] == str(root)
+    assert tempdir.parent == root.parent and tempdir != root  # one private folder; clients' paths only in root
+    assert not root.parent.exists()
+    assert tempfile.gettempdir() == before and os.environ["TMPDIR"] == "/nowhere"

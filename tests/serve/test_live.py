@@ -124,3 +124,25 @@ def test_memory_stays_flat_over_many_requests(client, server, photo):
         client.predict(photo=f, api_name="/extract")
     grown = server.rss_mb() - before
     assert grown < 40, f"the server's memory grew by {grown:.0f} MB over 12 requests (from {before:.0f} MB)"
+
+
+@pytest.mark.slow  # a server of its own: about 15 s, most of it importing gradio and torch
+def test_sigterm_after_requests_leaves_nothing_in_the_temp_folder(ckpts, photo, tmp_path):
+    """Everything the server makes (uploads, results, gradio's cache, the libraries' own files:
+    torch's inductor cache folder, made while loading the models) is in its private folder, and
+    that folder goes on SIGTERM: its TMPDIR is empty again."""
+    from tests.serve.conftest import start_server, stop_server
+
+    tmp = tmp_path / "tmp"
+    srv = start_server(["-c", str(ckpts["generator"]), "-s", str(ckpts["upper"])], tmp)
+    try:
+        client = gradio_client.Client(srv.url, verbose=False, download_files=str(tmp_path / "downloads"))
+        f = gradio_client.handle_file(str(photo.photo))
+        assert client.predict(photo=f, api_name="/extract")[3]["size"] == "768x1024"
+        assert client.predict(photo=f, api_name="/check_mask")[1]["mask_share"] == 1.0
+        assert list(tmp.iterdir())  # the private folder, while it runs
+    finally:
+        code = stop_server(srv)
+    left = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*"))
+    assert code == 0, srv.output()[-3000:]
+    assert not left, f"temporary files left behind after SIGTERM: {left[:20]}"
