@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tempfile
 import time
 import uuid
 import zipfile
@@ -155,6 +154,7 @@ class Engine:
         self.extractor = extractor
         self.segmenter = segmenter
         self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)  # here, never by a request: see _folder
         self.results = self.root / "results"
         self.work = self.root / "work"
         self.limits = limits
@@ -241,9 +241,8 @@ class Engine:
     def _request(self, fn, *args):
         """Run ``fn(work, paths, *args)`` in a fresh work folder removed afterwards; user errors
         come back as ClothesExtractorError with the users' file names in place of server paths."""
-        self.work.mkdir(parents=True, exist_ok=True)
         paths = _Paths()
-        work = Path(tempfile.mkdtemp(dir=self.work))
+        work = self._folder(self._folder(self.work) / uuid.uuid4().hex)
         try:
             return fn(work, paths, *args)
         except ClothesExtractorError as exc:
@@ -253,9 +252,17 @@ class Engine:
 
     def _result_dir(self) -> Path:
         self.prune()
-        out = self.results / uuid.uuid4().hex
-        out.mkdir(parents=True)
-        return out
+        return self._folder(self._folder(self.results) / uuid.uuid4().hex)
+
+    def _folder(self, path: Path) -> Path:
+        """The folder ``path`` inside ``root``, made if missing, but never ``root`` itself (no
+        parents): a request still running when the server stopped and removed ``root`` fails here
+        instead of making it again and leaving its files behind."""
+        try:
+            path.mkdir(exist_ok=True)
+        except FileNotFoundError:
+            raise ClothesExtractorError("this server is stopping; try again once it is back") from None
+        return path
 
     def prune(self, now: float | None = None) -> None:
         """Remove result folders older than ``limits.output_ttl_s``."""

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from clothes_extractor import pretrained
 from clothes_extractor import serve as sv
 from clothes_extractor.cli import app
-from clothes_extractor.errors import ConfigError, DataError
+from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError
 from clothes_extractor.inference.extractor import load_extractor
 from clothes_extractor.inference.segmenter import load_segmenter
 from clothes_extractor.serve.engine import Engine, Limits, MaskChoice, Upload, overlay, safe_stem
@@ -222,6 +222,21 @@ def test_results_are_removed_after_their_time(engine, photo):
     assert not out.transparent.exists() and not list(engine.results.iterdir())
     engine.close()
     assert not engine.root.exists()
+
+
+def test_a_request_still_running_when_the_server_stops_leaves_nothing(engine, photo, monkeypatch):
+    up = upload(engine, photo.photo, "p.jpg")
+    run = engine.extractor.extract
+
+    def stopped_meanwhile(*args):
+        result = run(*args)
+        engine.close()  # serve's cleanup on SIGTERM, while the model ran
+        return result
+
+    monkeypatch.setattr(engine.extractor, "extract", stopped_meanwhile)
+    with pytest.raises(ClothesExtractorError, match="^this server is stopping; try again once it is back$"):
+        engine.extract(up)
+    assert not engine.root.exists()  # the results were not written into a root made again
 
 
 def test_overlay_tints_the_mask_and_fits_the_preview():
