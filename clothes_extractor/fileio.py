@@ -174,6 +174,8 @@ def save_image(image: Image.Image, path: str | os.PathLike, **params) -> None:
 def open_image(path: str | os.PathLike, what: str = "image") -> Image.Image:
     """Open and fully decode an image, turning every failure into a DataError naming the file."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{what} {path} is a folder, not an image file")
     if not path.is_file():
         raise DataError(f"{what} not found: {path}")
     try:

@@ -182,6 +182,7 @@ def extract_command(
 ) -> None:
     from clothes_extractor.config import parse_background, parse_size
     from clothes_extractor.inference.output import ExtractConfig, check_output_folder, check_output_path
+    from clothes_extractor.inference.photo import check_photo_files
 
     folder = images is not None or masks is not None
     _check_extract_mode(folder, photo, mask, images, viton_layout or bool(fmt))
@@ -198,6 +199,7 @@ def extract_command(
     if folder:  # before the slow part
         check_output_folder(output)
     else:
+        check_photo_files(photo, mask)
         check_output_path(output, cfg)
     needs_masks = (masks is None) if folder else (mask is None)
     extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks)
@@ -277,6 +279,7 @@ def segment_command(
 
     from clothes_extractor import pretrained
     from clothes_extractor.inference.output import check_output_folder, check_parse_output
+    from clothes_extractor.inference.photo import check_photo_files
     from clothes_extractor.inference.segmenter import load_segmenter
     from clothes_extractor.runtime import resolve_device
 
@@ -285,6 +288,7 @@ def segment_command(
     if images is None and photo is None:
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
     if images is None:  # before the slow part
+        check_photo_files(photo, command="segment")
         check_parse_output(output, overwrite)
     else:
         check_output_folder(output)

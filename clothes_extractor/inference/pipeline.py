@@ -17,7 +17,7 @@ from clothes_extractor.errors import ConfigError
 from clothes_extractor.inference.extractor import Extractor, ExtractResult
 from clothes_extractor.inference.mask import area_note, read_pair, require_garment
 from clothes_extractor.inference.output import ExtractConfig, check_output_path, check_parse_output, render, save_all, write_parse
-from clothes_extractor.inference.photo import read_photo
+from clothes_extractor.inference.photo import check_photo_files, read_photo
 from clothes_extractor.inference.segmenter import Segmenter
 
 
@@ -73,6 +73,7 @@ def extract_file(
     """One photo + mask (or the mask ``segmenter`` predicts) -> ``out`` (atomic). Validates
     ``out`` before any work. The result's ``notes`` say how the mask was read (for the command
     to print)."""
+    check_photo_files(photo, mask)
     out = check_output_path(out, cfg)
     notes: list[str] = []
     photo_arr, mask_arr = photo_and_mask(extractor, photo, mask, segmenter=segmenter, mask_kind=cfg.mask_kind, notes=notes)
@@ -85,6 +86,7 @@ def segment_file(
     segmenter: Segmenter, photo: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False
 ) -> np.ndarray:
     """One photo -> ``out`` (palette PNG). Returns the class map. Validates ``out`` first."""
+    check_photo_files(photo, command="segment")
     out = check_parse_output(out, overwrite)
     classes = segmenter.predict(read_photo(photo))
     write_parse(segmenter, classes, out)

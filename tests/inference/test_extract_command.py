@@ -6,6 +6,8 @@ a trained checkpoint: deterministic and built in a fraction of a second.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -140,6 +142,20 @@ def test_unreadable_photo_and_missing_mask(ckpt, sample, tmp_path):
     assert "mask not found" in text
     assert not (tmp_path / "o.png").exists()
 
+
+
+def test_a_folder_given_as_photo_or_mask_names_folder_mode(ckpt, sample, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as typed: `extract ro -o out.png`
+    Path("ro").mkdir()
+    Path("masks").mkdir()
+    text = _user_error(_cli("ro", "-o", "out.png", "-c", ckpt))
+    assert text == "error: ro is a folder; to extract every photo in a folder use --images ro -o OUTDIR"
+    text = _user_error(_cli("ro", "masks", "-o", "out.png", "-c", ckpt))
+    assert text == "error: ro is a folder; to extract every photo in a folder use --images ro --masks masks -o OUTDIR"
+    text = _user_error(_cli(sample[0], "masks", "-o", "out.png", "-c", ckpt))
+    assert text == ("error: mask masks is a folder; to extract a folder of photos with their masks use "
+                    "--images DIR --masks masks -o OUTDIR")
+    assert not Path("out.png").exists()
 
 def test_missing_and_foreign_checkpoints(sample, tmp_path):
     photo_path, parse_path = sample[0], sample[1]

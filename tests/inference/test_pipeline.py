@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data import viton
 from clothes_extractor.data.dataset import VitonDataset
-from clothes_extractor.errors import ConfigError
+from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.evaluation.datasets import EvalDataset
-from clothes_extractor.inference.pipeline import photo_and_mask
+from clothes_extractor.inference.output import ExtractConfig
+from clothes_extractor.inference.photo import read_photo
+from clothes_extractor.inference.pipeline import extract_file, photo_and_mask
 
 SIZE = (64, 64)
 
@@ -37,3 +41,15 @@ def test_a_samples_own_files_give_the_datasets_arrays(request, root, extractor):
 def test_no_mask_and_no_segmenter_says_what_to_give(extractor, sample):
     with pytest.raises(ConfigError, match="give a mask, or a segmenter"):
         photo_and_mask(extractor, sample[0], None)
+
+
+def test_a_folder_where_a_photo_belongs_is_named_a_folder(extractor, sample, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with pytest.raises(DataError, match=re.escape(f"{folder} is a folder; to extract every photo in a folder use --images {folder} -o OUTDIR")):
+        extract_file(extractor, folder, None, tmp_path / "out.png", ExtractConfig())
+    with pytest.raises(DataError, match=re.escape(f"mask {folder} is a folder; to extract a folder of photos with their masks use --images DIR --masks {folder} -o OUTDIR")):
+        extract_file(extractor, sample[0], folder, tmp_path / "out.png", ExtractConfig())
+    with pytest.raises(DataError, match=re.escape(f"photo {folder} is a folder, not an image file")):  # any other reader
+        read_photo(folder)
+    assert list(tmp_path.iterdir()) == [folder]

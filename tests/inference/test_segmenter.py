@@ -188,6 +188,14 @@ def test_segment_writes_the_data_sets_parse_format(ckpts, real_photo, tmp_path):
     )
 
 
+
+def test_segment_a_folder_as_photo_names_folder_mode(ckpts, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("ro").mkdir()
+    text = _user_error(runner.invoke(app, ["segment", "ro", "-o", "parse.png", "-s", str(ckpts["random"])]))
+    assert text == "error: ro is a folder; to segment every photo in a folder use --images ro -o OUTDIR"
+    assert not Path("parse.png").exists()
+
 def test_segment_folder_mode(ckpts, real_root, tmp_path):
     images = tmp_path / "images"
     shutil.copytree(real_root / "test" / "image", images)
