@@ -190,3 +190,34 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
 def load_segmenter_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     """:func:`load_model` of a garment segmenter: (model in eval mode, metadata)."""
     return load_model(path, "segmenter", device)
+
+
+def init_generator_from(model: torch.nn.Module, path: str | os.PathLike) -> tuple[int, int]:
+    """Start ``model`` (a Generator) from the weights of the generator checkpoint at ``path``
+    (``--init``): every tensor of the same name and shape is copied; a head with more output
+    channels than the checkpoint's (a ``warp`` generator from a ``paint`` one) takes the
+    checkpoint's channels first and keeps its own initialisation for the rest (the flow and
+    mask start at zero). Returns (tensors copied whole, tensors copied in part); CheckpointError
+    if the file is not a generator checkpoint, is an ``.onnx`` or shares no tensor."""
+    meta = read_meta(path)
+    if meta.get("kind") != "generator":
+        raise CheckpointError(f"--init {meta['path']} holds a {meta.get('kind')!r} model, not a generator")
+    if is_onnx(meta["path"]):
+        raise CheckpointError(f"--init needs a .safetensors checkpoint, not {meta['path']} (ONNX holds no trainable weights)")
+    source = load_state_dict(meta["path"])
+    own = model.state_dict()
+    whole = part = 0
+    with torch.no_grad():
+        for key, value in own.items():
+            theirs = source.get(key)
+            if theirs is None or theirs.ndim != value.ndim:
+                continue
+            if theirs.shape == value.shape:
+                value.copy_(theirs.to(value.dtype))
+                whole += 1
+            elif theirs.shape[1:] == value.shape[1:] and theirs.shape[0] < value.shape[0]:
+                value[: theirs.shape[0]].copy_(theirs.to(value.dtype))
+                part += 1
+    if whole == 0:
+        raise CheckpointError(f"--init {meta['path']} shares no weights with this generator (another encoder?)")
+    return whole, part

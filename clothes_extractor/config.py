@@ -11,6 +11,9 @@ from typing import Any
 from clothes_extractor.errors import ConfigError
 
 SIZE_MULTIPLE = 32  # a UNet with 5 downsamplings needs sides divisible by 2**5
+# Generator designs: "paint" generates every pixel; "warp" moves the photo's own pixels into the
+# catalogue frame and generates only what the photo hides (models.generator, models.warp).
+GENERATOR_ARCHS = ("paint", "warp")
 
 FRAMINGS = ("photo", "fill")
 

@@ -45,7 +45,7 @@ from clothes_extractor import __version__
 from clothes_extractor.checkpoint import META_KEY, is_onnx, load_generator, load_segmenter_model, read_meta
 from clothes_extractor.errors import CheckpointError, ConfigError, DataError, MissingDependencyError
 from clothes_extractor.fileio import atomic_path, check_writable
-from clothes_extractor.onnx_model import INPUT_NAME, INSTALL_HINT, OUTPUT_NAMES, OnnxModel
+from clothes_extractor.onnx_model import INPUT_NAME, INSTALL_HINT, OnnxModel, output_names
 
 OPSET = 17
 CARD_KEYS: tuple[str, ...] = ("name", "licence", "data")
@@ -168,7 +168,9 @@ def trace(model, path: Path, meta: dict[str, Any], opset: int = OPSET) -> None:
 
     h, w = meta["preprocess"]["size"]
     example = torch.zeros(2, model.config.in_channels, h, w)  # batch 2: nothing specialised to 1
-    names = list(OUTPUT_NAMES[meta["kind"]])
+    names = list(output_names(meta["kind"], model.config))
+    if meta["kind"] == "generator":
+        model = _named_outputs(model, names)
     axes = {name: {0: "batch"} for name in (INPUT_NAME, *names)}
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     try:
@@ -183,9 +185,25 @@ def trace(model, path: Path, meta: dict[str, Any], opset: int = OPSET) -> None:
         raise ConfigError(f"cannot export {meta['path']} to ONNX (opset {opset}): {first}") from None
 
 
+def _named_outputs(model, names: list[str]):
+    """``model`` returning exactly the fields ``names`` of its GeneratorOutput, in order."""
+    import torch
+
+    class NamedOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.config = model, model.config
+
+        def forward(self, x):
+            out = self.model(x)
+            return tuple(getattr(out, n) for n in names)
+
+    return NamedOutputs()
+
+
 def _channels(meta: dict[str, Any], model_config) -> dict[str, int]:
     if meta["kind"] == "generator":
-        return {INPUT_NAME: model_config.in_channels, "rgb": 3, "alpha_logit": 1}
+        return {INPUT_NAME: model_config.in_channels, "rgb": 3, "alpha_logit": 1, "flow": 2, "mask_logit": 1, "generated": 3}
     return {INPUT_NAME: model_config.in_channels, "logits": model_config.classes}
 
 
@@ -221,8 +239,12 @@ def _config(meta: dict[str, Any]):
 
 
 def _outputs(meta: dict[str, Any], channels: dict[str, int]) -> str:
-    what = {"rgb": "in [-1, 1]", "alpha_logit": "garment alpha logit (sigmoid -> [0, 1])", "logits": "class logits"}
-    return "; ".join(f"{n}: float32 (batch, {channels[n]}, H, W), {what[n]}" for n in OUTPUT_NAMES[meta["kind"]])
+    what = {
+        "rgb": "in [-1, 1]", "alpha_logit": "garment alpha logit (sigmoid -> [0, 1])", "logits": "class logits",
+        "flow": "(x, y) offsets from the identity grid, grid_sample units (align_corners=False)",
+        "mask_logit": "composition logit (sigmoid -> weight of the warped photo)", "generated": "generated colour in [-1, 1]",
+    }
+    return "; ".join(f"{n}: float32 (batch, {channels[n]}, H, W), {what[n]}" for n in output_names(meta["kind"], _config(meta)))
 
 
 def metadata_props(meta: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:

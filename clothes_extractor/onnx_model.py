@@ -29,6 +29,14 @@ from clothes_extractor.errors import CheckpointError, MissingDependencyError
 
 INPUT_NAME = "image"
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"generator": ("rgb", "alpha_logit"), "segmenter": ("logits",)}
+# A warp generator's graph also gives the fields `extract` applies to the photo at full size.
+WARP_OUTPUT_NAMES = ("flow", "mask_logit", "generated")
+
+
+def output_names(kind: str, config: Any) -> tuple[str, ...]:
+    """The graph outputs of a ``kind`` model whose config is ``config``."""
+    names = OUTPUT_NAMES[kind]
+    return names + WARP_OUTPUT_NAMES if getattr(config, "arch", "paint") == "warp" else names
 INSTALL_HINT = 'pip install "clothes-extractor[onnx]"'
 
 
@@ -84,17 +92,18 @@ class OnnxModel:
 
     Example:
         >>> model, meta = load_generator("generator.onnx")               # doctest: +SKIP
-        >>> rgb, alpha_logit = model(torch.zeros(2, 3, 224, 224))       # doctest: +SKIP
+        >>> out = model(torch.zeros(2, 3, 224, 224))                    # doctest: +SKIP
     """
 
     def __init__(self, session, kind: str, config: Any, path: str | os.PathLike = "model.onnx") -> None:
         if kind not in OUTPUT_NAMES:
             raise CheckpointError(f"{path}: unknown model kind {kind!r}; expected one of {', '.join(OUTPUT_NAMES)}")
         names = {o.name for o in session.get_outputs()}
-        if INPUT_NAME not in {i.name for i in session.get_inputs()} or not set(OUTPUT_NAMES[kind]) <= names:
+        self.outputs = output_names(kind, config)
+        if INPUT_NAME not in {i.name for i in session.get_inputs()} or not set(self.outputs) <= names:
             raise CheckpointError(
                 f"{path} has not the inputs/outputs of an exported {kind} ({INPUT_NAME} -> "
-                f"{', '.join(OUTPUT_NAMES[kind])}); export it again with `clothes-extractor export`"
+                f"{', '.join(self.outputs)}); export it again with `clothes-extractor export`"
             )
         self.session, self.kind, self.config, self.path = session, kind, config, Path(path)
 
@@ -116,10 +125,10 @@ class OnnxModel:
         if x.ndim != 4:
             raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
         array = x.detach().to("cpu", torch.float32).contiguous().numpy()
-        outputs = self.session.run(list(OUTPUT_NAMES[self.kind]), {INPUT_NAME: array})
+        outputs = self.session.run(list(self.outputs), {INPUT_NAME: array})
         tensors = [torch.from_numpy(o).to(x.device) for o in outputs]
         if self.kind == "generator":
             from clothes_extractor.models.generator import GeneratorOutput
 
-            return GeneratorOutput(*tensors)
+            return GeneratorOutput(**dict(zip(self.outputs, tensors)))
         return tensors[0]

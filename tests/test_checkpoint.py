@@ -83,3 +83,32 @@ def test_resume_state_never_unpickles_arbitrary_objects(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="cannot read training state"):
         load_state(tmp_path / "evil.state.pt")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_init_starts_a_warp_generator_from_a_paint_checkpoint(tmp_path):
+    from clothes_extractor.checkpoint import init_generator_from
+
+    torch.manual_seed(0)
+    paint = build_generator(GeneratorConfig(encoder="resnet18"))
+    path = save_checkpoint(tmp_path / "paint.safetensors", paint.state_dict(), _generator_meta(paint.config))
+    torch.manual_seed(1)
+    warp = build_generator(GeneratorConfig.for_arch("warp", encoder="resnet18"))
+    whole, part = init_generator_from(warp, path)
+    assert part == 2 and whole == len(paint.state_dict()) - 2  # the head's weight and bias in part
+    ours, theirs = warp.state_dict(), paint.state_dict()
+    head = "unet.segmentation_head.0"
+    assert torch.equal(ours[f"{head}.weight"][:4], theirs[f"{head}.weight"])
+    assert ours[f"{head}.weight"][4:].abs().max() == 0 and ours[f"{head}.bias"][4:].abs().max() == 0  # identity flow
+    assert torch.equal(ours["unet.encoder.conv1.weight"], theirs["unet.encoder.conv1.weight"])
+
+
+def test_init_refuses_what_is_not_a_generator_checkpoint(tmp_path):
+    from clothes_extractor.checkpoint import init_generator_from
+
+    g = build_generator(GeneratorConfig(encoder="resnet18"))
+    seg = save_checkpoint(tmp_path / "s.safetensors", {"w": torch.zeros(1)}, {"kind": "segmenter", "epoch": 0})
+    with pytest.raises(CheckpointError, match="holds a 'segmenter' model, not a generator"):
+        init_generator_from(g, seg)
+    other = save_checkpoint(tmp_path / "o.safetensors", {"w": torch.zeros(1)}, _generator_meta(g.config))
+    with pytest.raises(CheckpointError, match="shares no weights with this generator"):
+        init_generator_from(g, other)

@@ -37,6 +37,8 @@ _EncoderWeightsOpt = Annotated[Optional[str], typer.Option("--encoder-weights", 
 _EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
 _LayoutOpt = Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].", rich_help_panel=_TRAIN_PANEL)]
 _CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].", rich_help_panel=_TRAIN_PANEL)]
+_ArchOpt = Annotated[Optional[str], typer.Option("--arch", help="Generator design: paint (every pixel generated) or warp (a flow moves the photo's own pixels into the catalogue frame, a mask fills what the photo hides with generated colour; keeps prints and logos) [default: paint].", rich_help_panel=_MODEL_PANEL)]
+_InitOpt = Annotated[Optional[Path], typer.Option("--init", metavar="CHECKPOINT", help="Start the generator from this checkpoint's weights (e.g. clothes_extractor/pretrained/generator.safetensors; a warp generator takes a paint one's, its flow starting at the identity).", rich_help_panel=_MODEL_PANEL)]
 _FramingOpt = Annotated[Optional[str], typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target [default: photo].", rich_help_panel=_TRAIN_PANEL)]
 _LabelsOpt = Annotated[Optional[str], typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7 [default: 5].", rich_help_panel=_TRAIN_PANEL)]
 _MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
@@ -171,6 +173,8 @@ def train_unet_command(
     workers: _WorkersOpt = None,
     encoder: _EncoderOpt = None,
     encoder_weights: _EncoderWeightsOpt = None,
+    arch: _ArchOpt = None,
+    init: _InitOpt = None,
     epochs: _EpochsOpt = None,
     bs: _BsOpt = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help=f"Generator learning rate [default: {_mode_default('unet', 'lr')}].", rich_help_panel=_RUN_PANEL)] = None,
@@ -198,6 +202,7 @@ def train_unet_command(
         "Examples:\n\n"
         "  clothes-extractor train-gan --data data/zalando-low-res --epochs 200 --bs 32\n\n"
         "  clothes-extractor train-gan --data data/zalando-low-res --size 512x384 --gan-mode lsgan --encoder-weights none\n\n"
+        "  clothes-extractor train-gan --data data/viton --size 256x192 --framing fill --arch warp --init clothes_extractor/pretrained/generator.safetensors\n\n"
         "  clothes-extractor train-gan --resume runs/train-gan --epochs 300"
     ),
 )
@@ -217,6 +222,8 @@ def train_gan_command(
     workers: _WorkersOpt = None,
     encoder: _EncoderOpt = None,
     encoder_weights: _EncoderWeightsOpt = None,
+    arch: _ArchOpt = None,
+    init: _InitOpt = None,
     norm_d: Annotated[Optional[str], typer.Option("--norm-d", help="Discriminator norm: batch or instance [default: batch].", rich_help_panel=_MODEL_PANEL)] = None,
     epochs: _EpochsOpt = None,
     bs: _BsOpt = None,

@@ -23,16 +23,30 @@ from PIL import Image
 from clothes_extractor.checkpoint import load_generator
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import to_tensor, to_uint8
-from clothes_extractor.data.layouts import CATEGORY_LABELS, VITON_HD
+from clothes_extractor.data.layouts import CATEGORY_LABELS, LAYOUTS, VITON_HD
 from clothes_extractor.data.transforms import content_box, preprocess_input, to_frame
 from clothes_extractor.data.viton import MASK_THRESHOLD
 from clothes_extractor.errors import CheckpointError, ConfigError
 from clothes_extractor.inference.composite import WHITE, composite, cut_out
+from clothes_extractor.models.warp import compose
 
 CATALOGUE_FRAME: tuple[int, int] = (1024, 768)  # (H, W) of VITON-HD's cloth/ images
 # The margins `extract` draws the garment with: VITON-HD's catalogue convention (the garment
 # spans 0.81 of the image's width, :data:`~clothes_extractor.data.layouts.VITON_HD`).
 CATALOGUE_GARMENT_WIDTH: float = VITON_HD.garment_width
+
+
+# `extract --margins`: a data set's catalogue margins, or none (the margins the model learned).
+MARGINS = (*LAYOUTS, "none")
+
+
+def margins_width(margins: str) -> float | None:
+    """The garment width of the catalogue margins named ``margins`` (:data:`MARGINS`): a data
+    set's, as `evaluate` draws for it; None for ``none`` and for a data set without a convention
+    (Dress Code): the model's own."""
+    if margins not in MARGINS:
+        raise ConfigError(f"--margins {margins!r} is not one of {', '.join(MARGINS)}")
+    return None if margins == "none" else LAYOUTS[margins].garment_width
 
 
 def catalogue_scale(learned: float | None, wanted: float | None) -> float:
@@ -119,6 +133,12 @@ class Extractor:
             raise CheckpointError(f"{meta.get('path', 'checkpoint')} has no readable preprocessing settings ({exc})") from None
         # The margins results are drawn with; `evaluate` sets its data set's (`with_catalogue`).
         self.catalogue_width: float | None = CATALOGUE_GARMENT_WIDTH
+        # A warp generator samples the photo at the catalogue frame's resolution (4x a 256x192
+        # model): the same flow and mask, upsampled, keep the photo's own detail.
+        self.warp = meta.get("generator", {}).get("arch", "paint") == "warp"
+        h, w = self.preprocess.size
+        factor = max(1, round(CATALOGUE_FRAME[0] / h))
+        self.source_size: tuple[int, int] | None = (h * factor, w * factor) if self.warp else None
 
     @property
     def labels(self) -> tuple[int, ...]:
@@ -148,11 +168,37 @@ class Extractor:
         in training (:func:`~clothes_extractor.data.transforms.preprocess_input`)."""
         return preprocess_input(photo, mask, self.preprocess, name=name)
 
+    def prepare_source(self, photo: np.ndarray, mask: np.ndarray, *, name: str = "photo") -> np.ndarray | None:
+        """The photo a warp generator samples: the model input's frame at :attr:`source_size`
+        ((H, W, 3) uint8, the same preprocessing at a higher resolution); None for a paint one."""
+        if self.source_size is None:
+            return None
+        return preprocess_input(photo, mask, replace(self.preprocess, size=self.source_size), name=name)
+
     @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, source: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, h, w) float model inputs in [-1, 1] -> (rgb (B, 3, h, w) float32 clamped to
-        [-1, 1], alpha logit (B, 1, h, w) float32), on :attr:`device`, in the padded model frame."""
-        rgb, alpha_logit = self.model(x.to(self.device))
+        [-1, 1], alpha logit (B, 1, h, w) float32), on :attr:`device`, in the padded model frame.
+
+        ``source``: a warp generator's (B, 3, H, W) photos in [-1, 1] (from :meth:`prepare_source`):
+        the flow and mask are applied to them, and the outputs are (H, W)."""
+        return self.render(self.run(x), source)
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor):
+        """The model's raw :class:`~clothes_extractor.models.generator.GeneratorOutput` on
+        (B, 3, h, w) inputs in [-1, 1] (moved to :attr:`device`)."""
+        return self.model(x.to(self.device))
+
+    @torch.no_grad()
+    def render(self, out, source: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`run`'s output -> (rgb clamped to [-1, 1], alpha logit), float32: at the model
+        size, or for a warp generator given (B, 3, H, W) ``source`` photos, composed at theirs."""
+        rgb, alpha_logit = out.rgb, out.alpha_logit
+        if source is not None and out.flow is not None:
+            source = source.to(out.flow.device, out.flow.dtype)
+            rgb, _ = compose(source, out.flow, out.mask_logit, out.generated)
+            alpha_logit = torch.nn.functional.interpolate(alpha_logit, size=source.shape[-2:], mode="bilinear", align_corners=False)
         return rgb.float().clamp(-1, 1), alpha_logit.float()
 
     @staticmethod
@@ -163,10 +209,13 @@ class Extractor:
         return np.stack([to_uint8(r) for r in rgb]), np.stack([to_uint8(a) for a in alpha])
 
     @torch.inference_mode()
-    def predict(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, inputs: np.ndarray, sources: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(B, h, w, 3) uint8 model inputs -> ((B, h, w, 3) uint8 rgb, (B, h, w) uint8 alpha),
-        in the padded model frame."""
-        return self.quantize(*self.forward(torch.stack([to_tensor(i) for i in inputs])))
+        in the padded model frame; at the sources' size where a warp generator has them
+        (:meth:`prepare_source`)."""
+        x = torch.stack([to_tensor(i) for i in inputs])
+        source = None if sources is None or sources[0] is None else torch.stack([to_tensor(s) for s in sources])
+        return self.quantize(*self.forward(x, source))
 
     def finish(self, rgb: np.ndarray, alpha: np.ndarray, frame: tuple[int, int] | None = None) -> ExtractResult:
         """Model-frame (h, w, 3) rgb and (h, w) alpha -> :class:`ExtractResult` in ``frame`` (H, W)."""
@@ -186,15 +235,18 @@ class Extractor:
     def extract(self, photo: np.ndarray, mask: np.ndarray, *, frame: tuple[int, int] | None = None) -> ExtractResult:
         """(H, W, 3) uint8 photo + (H, W) bool garment mask -> the garment in ``frame``
         ((H, W); default :data:`CATALOGUE_FRAME`, 1024x768)."""
-        rgb, alpha = self.predict(self.prepare(photo, mask)[None])
+        rgb, alpha = self.predict(self.prepare(photo, mask)[None], [self.prepare_source(photo, mask)])
         return self.finish(rgb[0], alpha[0], frame)
 
     def extract_many(
-        self, inputs: Sequence[np.ndarray], *, frame: tuple[int, int] | None = None, batch_size: int = 8
+        self, inputs: Sequence[np.ndarray], *, frame: tuple[int, int] | None = None, batch_size: int = 8,
+        sources: Sequence[np.ndarray | None] | None = None,
     ) -> Iterator[ExtractResult]:
-        """Prepared model inputs (from :meth:`prepare`) -> results, ``batch_size`` at a time."""
+        """Prepared model inputs (from :meth:`prepare`, with :meth:`prepare_source`'s ``sources``
+        for a warp generator) -> results, ``batch_size`` at a time."""
         for start in range(0, len(inputs), batch_size):
-            rgb, alpha = self.predict(np.stack(inputs[start: start + batch_size]))
+            chunk = None if sources is None else sources[start: start + batch_size]
+            rgb, alpha = self.predict(np.stack(inputs[start: start + batch_size]), chunk)
             for r, a in zip(rgb, alpha):
                 yield self.finish(r, a, frame)
 

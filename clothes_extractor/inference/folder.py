@@ -179,7 +179,7 @@ def extract_folder(
             raise DataError(f"no mask for {photo_path.name} in {masks} (looked for {sample_id}.* and {sample_id}_mask.*)")
         notes: list[str] = []
         photo, mask = photo_and_mask(extractor, photo_path, mask_path, segmenter=segmenter, mask_kind=cfg.mask_kind, notes=notes)
-        prepared = extractor.prepare(photo, mask, name=str(photo_path))
+        prepared = extractor.prepare(photo, mask, name=str(photo_path)), extractor.prepare_source(photo, mask, name=str(photo_path))
         found_notes.extend((sample_id, n) for n in notes if not n.startswith("mask read as a label map"))
         return prepared
 
@@ -188,7 +188,7 @@ def extract_folder(
         paths = outputs_for(out, sample_id, cfg)
         jobs.append(FolderJob(sample_id, paths, paths[0].parent, functools.partial(read, sample_id, photo_path, mask_path)))
     report = run_folder(
-        jobs, lambda xs: extractor.extract_many(xs, frame=cfg.frame, batch_size=len(xs)),
+        jobs, lambda xs: extractor.extract_many([x for x, _ in xs], frame=cfg.frame, batch_size=len(xs), sources=[s for _, s in xs]),
         lambda result, job: write_result(result, job.outputs, cfg),
         batch_size=cfg.batch_size, overwrite=cfg.overwrite, progress="extract" if progress else None,
     )

@@ -1,8 +1,16 @@
-"""The generator: an smp ``Unet`` whose four output channels are a colour image and an alpha logit.
+"""The generator: an smp ``Unet`` whose output channels are a colour image and an alpha logit,
+and, in the ``warp`` design, a flow field and a composition mask.
 
-Three channels go through ``tanh`` (the catalogue image in [-1, 1]); the fourth stays a logit
-of the garment's alpha (trained against ``cloth-mask``), so ``extract`` can write a cut-out as
-well as an image on the catalogue background.
+``paint`` (the original design): three channels go through ``tanh`` (the catalogue image in
+[-1, 1]); the fourth stays a logit of the garment's alpha (trained against ``cloth-mask``), so
+``extract`` can write a cut-out as well as an image on the catalogue background.
+
+``warp`` (appearance flow run in reverse, :mod:`clothes_extractor.models.warp`): three more
+channels. Two are a flow, a bounded residual on the identity of the ``fill`` crop, saying where
+each catalogue pixel samples the input; one is the logit of a composition mask choosing, per
+pixel, the warped input (the photo's own print) or the generated colour (what the photo hides).
+The network runs at the model size; :func:`~clothes_extractor.models.warp.compose` applies the
+same fields to the photo at its own resolution at inference.
 """
 
 from __future__ import annotations
@@ -15,12 +23,15 @@ import torch
 from torch import nn
 
 from clothes_extractor import weights as weights_lib
-from clothes_extractor.config import SIZE_MULTIPLE, nearest_multiple, strict_from_dict
+from clothes_extractor.config import GENERATOR_ARCHS, SIZE_MULTIPLE, nearest_multiple, strict_from_dict
 from clothes_extractor.errors import ConfigError
 from clothes_extractor.models.encoders import build_smp
+from clothes_extractor.models.warp import FLOW_RANGE, compose
 
 DECODER_ATTENTIONS = (None, "scse")
 RGB_CHANNELS = 3
+# Output channels of each design: colour + alpha; warp adds a 2-channel flow and a mask logit.
+ARCH_CHANNELS = dict(zip(GENERATOR_ARCHS, (RGB_CHANNELS + 1, RGB_CHANNELS + 1 + 2 + 1)))
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,15 @@ class GeneratorConfig:
     encoder_weights: str | None = None  # "imagenet" or None (random initialisation)
     decoder_attention: str | None = "scse"  # "scse" or None
     in_channels: int = 3
-    out_channels: int = 4  # 3 colour channels + 1 alpha logit
+    out_channels: int = 4  # 3 colour channels + 1 alpha logit (+ 2 flow + 1 mask logit for warp)
+    arch: str = "paint"  # "paint" (every pixel generated) or "warp" (the input's pixels moved)
+
+    @classmethod
+    def for_arch(cls, arch: str, **kwargs: Any) -> GeneratorConfig:
+        """The configuration of design ``arch`` with its output channels."""
+        if arch not in ARCH_CHANNELS:
+            raise ConfigError(f"generator design {arch!r} is not one of {', '.join(GENERATOR_ARCHS)}")
+        return cls(arch=arch, out_channels=ARCH_CHANNELS[arch], **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,10 +69,16 @@ class GeneratorConfig:
 
 
 class GeneratorOutput(NamedTuple):
-    """What :class:`Generator` returns; unpacks as ``rgb, alpha_logit = generator(x)``."""
+    """What :class:`Generator` returns. ``rgb`` is the garment image either way; the warp
+    design's fields (None for ``paint``) let the losses and the full-resolution composition see
+    its parts."""
 
     rgb: torch.Tensor  # (B, 3, H, W) in [-1, 1]
     alpha_logit: torch.Tensor  # (B, 1, H, W), unbounded; sigmoid gives the alpha in [0, 1]
+    flow: torch.Tensor | None = None  # (B, 2, H, W) (x, y) offsets from the identity, in [-1, 1] units
+    mask_logit: torch.Tensor | None = None  # (B, 1, H, W) composition: sigmoid -> weight of the warped input
+    generated: torch.Tensor | None = None  # (B, 3, H, W) the generated colour, in [-1, 1]
+    warped: torch.Tensor | None = None  # (B, 3, H, W) the input sampled through the flow
 
 
 def check_size(height: int, width: int, multiple: int = SIZE_MULTIPLE) -> None:
@@ -72,7 +97,9 @@ class Generator(nn.Module):
             :func:`clothes_extractor.weights.resolve_encoder_weights`) or None.
         decoder_attention: ``"scse"`` or None.
         in_channels: channels of the input image.
-        out_channels: must be 4 (3 colours through tanh + 1 alpha logit).
+        out_channels: 4 for ``paint`` (3 colours through tanh + 1 alpha logit), 7 for ``warp``
+            (+ 2 flow + 1 composition mask logit).
+        arch: ``"paint"`` or ``"warp"`` (see the module's docstring).
 
     Raises:
         ConfigError: unknown encoder or weights name, invalid attention or channel count.
@@ -80,8 +107,8 @@ class Generator(nn.Module):
 
     Example:
         >>> g = Generator(encoder="resnet18", encoder_weights=None)
-        >>> rgb, alpha_logit = g(torch.zeros(2, 3, 64, 64))
-        >>> rgb.shape, alpha_logit.shape
+        >>> out = g(torch.zeros(2, 3, 64, 64))
+        >>> out.rgb.shape, out.alpha_logit.shape
         (torch.Size([2, 3, 64, 64]), torch.Size([2, 1, 64, 64]))
     """
 
@@ -95,6 +122,7 @@ class Generator(nn.Module):
         decoder_attention: str | None = "scse",
         in_channels: int = 3,
         out_channels: int = 4,
+        arch: str = "paint",
     ) -> None:
         super().__init__()
         self.config = GeneratorConfig(
@@ -103,16 +131,22 @@ class Generator(nn.Module):
             decoder_attention=decoder_attention,
             in_channels=in_channels,
             out_channels=out_channels,
+            arch=arch,
         )
         weights_lib.check_encoder_name(encoder)
         if decoder_attention not in DECODER_ATTENTIONS:
             raise ConfigError(f"decoder attention {decoder_attention!r} is not one of scse, none")
         if in_channels < 1:
             raise ConfigError(f"in_channels must be at least 1, got {in_channels}")
-        if out_channels != RGB_CHANNELS + 1:
+        if arch not in ARCH_CHANNELS:
+            raise ConfigError(f"generator design {arch!r} is not one of {', '.join(GENERATOR_ARCHS)}")
+        if out_channels != ARCH_CHANNELS[arch]:
             raise ConfigError(
-                f"out_channels must be 4 (3 colour channels + 1 alpha logit), got {out_channels}"
+                f"out_channels must be {ARCH_CHANNELS[arch]} for the {arch} design (3 colour channels + 1 alpha logit"
+                f"{' + 2 flow + 1 mask logit' if arch == 'warp' else ''}), got {out_channels}"
             )
+        if arch == "warp" and in_channels != RGB_CHANNELS:
+            raise ConfigError(f"the warp design samples a colour input: in_channels must be 3, got {in_channels}")
         self.unet = _build_unet(
             encoder=encoder,
             encoder_weights=encoder_weights,
@@ -121,6 +155,13 @@ class Generator(nn.Module):
             out_channels=out_channels,
         )
         _drop_unused_attention(self.unet)
+        if arch == "warp":
+            # The flow and mask channels start at zero: the identity warp of the fill crop,
+            # half warped input and half generated colour, from the first step.
+            head = _head_conv(self.unet)
+            with torch.no_grad():
+                head.weight[RGB_CHANNELS + 1:].zero_()
+                head.bias[RGB_CHANNELS + 1:].zero_()
 
     @classmethod
     def from_config(cls, cfg: GeneratorConfig) -> Generator:
@@ -132,7 +173,8 @@ class Generator(nn.Module):
 
         Returns:
             :class:`GeneratorOutput`: ``rgb`` (B, 3, H, W) in [-1, 1] and
-            ``alpha_logit`` (B, 1, H, W).
+            ``alpha_logit`` (B, 1, H, W); for ``warp`` also its flow, mask logit, generated
+            colour and warped input, ``rgb`` being their composition at the model size.
         """
         if x.ndim != 4:
             raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
@@ -141,7 +183,13 @@ class Generator(nn.Module):
             raise ValueError(f"expected {self.config.in_channels} input channels, got {C} (shape {tuple(x.shape)})")
         check_size(H, W, self.size_multiple)
         out = self.unet(x)
-        return GeneratorOutput(rgb=torch.tanh(out[:, :RGB_CHANNELS]), alpha_logit=out[:, RGB_CHANNELS:])
+        colour, alpha_logit = torch.tanh(out[:, :RGB_CHANNELS]), out[:, RGB_CHANNELS:RGB_CHANNELS + 1]
+        if self.config.arch == "paint":
+            return GeneratorOutput(rgb=colour, alpha_logit=alpha_logit)
+        flow = FLOW_RANGE * torch.tanh(out[:, RGB_CHANNELS + 1:RGB_CHANNELS + 3])
+        mask_logit = out[:, RGB_CHANNELS + 3:]
+        rgb, warped = compose(x, flow, mask_logit, colour)
+        return GeneratorOutput(rgb, alpha_logit, flow, mask_logit, colour, warped)
 
 
 def build_generator(cfg: GeneratorConfig) -> Generator:
@@ -156,6 +204,11 @@ def _build_unet(
         smp.Unet, encoder=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=out_channels,
         decoder_attention_type=decoder_attention,
     )
+
+
+def _head_conv(unet: smp.Unet) -> nn.Conv2d:
+    """The segmentation head's convolution (the last layer, one output channel per head)."""
+    return next(m for m in unet.segmentation_head.modules() if isinstance(m, nn.Conv2d))
 
 
 def _drop_unused_attention(unet: smp.Unet) -> None:

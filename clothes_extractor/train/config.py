@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from clothes_extractor.config import PreprocessConfig, parse_background, parse_size, strict_from_dict
+from clothes_extractor.config import GENERATOR_ARCHS, PreprocessConfig, parse_background, parse_size, strict_from_dict
 from clothes_extractor.data.layouts import data_root
 from clothes_extractor.errors import ConfigError
 
@@ -140,6 +140,13 @@ class TrainConfig(LoopConfig):
     vgg_weights: str | None = "imagenet"
     augment: bool = False
     prepared: str = "auto"  # read the `prepare` cache: auto (when built), on (required), off
+    arch: str = "paint"  # generator design: paint (every pixel generated) or warp (the photo's pixels moved)
+    # The warp design's terms, as multiples of the L1 weight: L1 of the warped input where the
+    # target garment is, the flow's second differences, the share of generated colour there.
+    warp_l1: float = 1.0
+    flow_smooth: float = 10.0
+    generated_share: float = 0.02
+    init: str | None = None  # a generator checkpoint to start from (--init); None: random / ImageNet
 
     task: ClassVar[str] = "generator"
 
@@ -163,7 +170,9 @@ class TrainConfig(LoopConfig):
             raise ConfigError(f"--gan-mode {self.gan_mode!r} is not one of {', '.join(GAN_MODES)}")
         if self.norm_d not in ("batch", "instance"):
             raise ConfigError(f"--norm-d {self.norm_d!r} is not batch or instance")
-        for name in ("l1", "perceptual", "ssim", "alpha", "lr", "lr_d"):
+        if self.arch not in GENERATOR_ARCHS:
+            raise ConfigError(f"--arch {self.arch!r} is not one of {', '.join(GENERATOR_ARCHS)}")
+        for name in ("l1", "perceptual", "ssim", "alpha", "lr", "lr_d", "warp_l1", "flow_smooth", "generated_share"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
 

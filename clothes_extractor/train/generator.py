@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from clothes_extractor import __version__
+from clothes_extractor.checkpoint import init_generator_from
 from clothes_extractor.data.dataset import VitonDataset, to_uint8
 from clothes_extractor.data.gpu_augment import BatchAugment
 from clothes_extractor.data.prepared import PreparedDataset, batch_loader, batch_to_device, open_prepared
@@ -60,7 +61,7 @@ class GeneratorTask(TrainTask):
         self.augmenter: BatchAugment | None = None
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig(encoder=self.cfg.encoder, encoder_weights=self.cfg.encoder_weights)
+        return GeneratorConfig.for_arch(self.cfg.arch, encoder=self.cfg.encoder, encoder_weights=self.cfg.encoder_weights)
 
     def datasets(self):
         cfg = self.cfg
@@ -95,6 +96,8 @@ class GeneratorTask(TrainTask):
         cfg = self.cfg
         fmt = torch.channels_last if channels_last else torch.preserve_format
         modules: dict[str, nn.Module] = {"generator": build_generator(self.generator_config())}
+        if cfg.init is not None:  # before the run folder exists: a wrong file costs nothing
+            init_generator_from(modules["generator"], cfg.init)
         if cfg.mode == "gan":
             d = build_discriminator(DiscriminatorConfig(norm=cfg.norm_d))
             if distributed and device.type == "cuda" and cfg.norm_d == "batch":
@@ -153,10 +156,10 @@ class GeneratorTask(TrainTask):
         for raw in loader:
             batch = self.to_device(raw, device, channels_last)
             with autocast():
-                rgb, alpha_logit = generator(batch.input)
-            rgb, alpha_logit = rgb.float(), alpha_logit.float()
+                out = generator(batch.input)
+            rgb = out.rgb.float()
             b = batch.input.shape[0]
-            for k, v in generator_losses(rgb, alpha_logit, batch, self.losses, self.cfg).items():
+            for k, v in generator_losses(out, batch, self.losses, self.cfg).items():
                 add(k, v * b)
             pred01, target01 = (rgb + 1) / 2, (batch.target + 1) / 2
             add("ssim", kornia.metrics.ssim(pred01, target01, 11).mean(dim=(1, 2, 3)).sum())
@@ -172,11 +175,13 @@ class GeneratorTask(TrainTask):
 
     @torch.no_grad()
     def picture(self, raw_modules, val_ds, device, channels_last):
-        """One row per validation sample: input | prediction | target; tiles of >= 128 pixels."""
-        items, (rgb, _) = predict_samples(raw_modules["generator"], val_ds, "input", self.cfg.sample_count, device, channels_last)
+        """One row per validation sample: input | prediction | target (a warp generator shows its
+        warped input before the prediction); tiles of >= 128 pixels."""
+        items, out = predict_samples(raw_modules["generator"], val_ds, "input", self.cfg.sample_count, device, channels_last)
+        shown = [out.rgb] if out.warped is None else [out.warped, out.rgb]
         rows = [
-            np.concatenate([to_uint8(it["input"]), to_uint8(p), to_uint8(it["target"])], axis=1)
-            for it, p in zip(items, rgb.float().cpu())
+            np.concatenate([to_uint8(it["input"]), *(to_uint8(t[k].float().cpu()) for t in shown), to_uint8(it["target"])], axis=1)
+            for k, it in enumerate(items)
         ]
         return enlarge(np.concatenate(rows, axis=0), items[0]["input"].shape[1])
 

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from clothes_extractor.losses import PerceptualLoss, alpha_loss, gan_loss, l1_loss, ssim_loss
+from clothes_extractor.models.generator import GeneratorOutput
+from clothes_extractor.models.warp import flow_smoothness
 from clothes_extractor.train.config import TrainConfig
 
 
@@ -36,10 +38,13 @@ class LossModules(nn.Module):
             self.perceptual.vgg = torch.compile(self.perceptual.vgg)
 
 
-def generator_losses(
-    rgb: torch.Tensor, alpha_logit: torch.Tensor, batch: Batch, losses: LossModules, cfg: TrainConfig
-) -> dict[str, torch.Tensor]:
-    """Unweighted reconstruction terms (fp32): l1 always, the others when their weight is > 0."""
+def generator_losses(out: GeneratorOutput, batch: Batch, losses: LossModules, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """Unweighted reconstruction terms (fp32): l1 always, the others when their weight is > 0.
+
+    The warp design adds three: L1 of the warped input alone against the target where the
+    target garment is (teaches the flow directly), the flow's second differences (prints must
+    not tear), and the share of generated colour there (the photo's own pixels come first)."""
+    rgb, alpha_logit = out.rgb.float(), out.alpha_logit.float()
     terms = {"l1": l1_loss(rgb, batch.target)}
     if cfg.ssim > 0:
         terms["ssim_loss"] = ssim_loss(rgb, batch.target)
@@ -47,11 +52,22 @@ def generator_losses(
         terms["perceptual"] = losses.perceptual(rgb, batch.target)
     if cfg.alpha > 0:
         terms["alpha"] = alpha_loss(alpha_logit, batch.alpha)
+    if out.flow is not None:
+        garment = batch.alpha.float()
+        area = garment.sum().clamp_min(1.0)
+        terms["warp_l1"] = ((out.warped.float() - batch.target).abs().mean(dim=1, keepdim=True) * garment).sum() / area
+        terms["flow_smooth"] = flow_smoothness(out.flow.float())
+        terms["generated_share"] = ((1 - torch.sigmoid(out.mask_logit.float())) * garment).sum() / area
     return terms
 
 
 def weighted_sum(terms: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
-    weights = {"l1": cfg.l1, "ssim_loss": cfg.ssim, "perceptual": cfg.perceptual, "alpha": cfg.alpha}
+    weights = {
+        "l1": cfg.l1, "ssim_loss": cfg.ssim, "perceptual": cfg.perceptual, "alpha": cfg.alpha,
+        # The warp terms scale with the L1 weight, so one setting suits unet (1) and gan (100).
+        "warp_l1": cfg.l1 * cfg.warp_l1, "flow_smooth": cfg.l1 * cfg.flow_smooth,
+        "generated_share": cfg.l1 * cfg.generated_share,
+    }
     return sum(weights[k] * v for k, v in terms.items())
 
 
@@ -62,8 +78,8 @@ def _detached(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def unet_step(generator, opt_g, batch: Batch, losses: LossModules, cfg: TrainConfig, autocast) -> dict[str, torch.Tensor]:
     """One optimiser step of the generator alone: L1 + perceptual + SSIM (+ alpha)."""
     with autocast():
-        rgb, alpha_logit = generator(batch.input)
-    terms = generator_losses(rgb.float(), alpha_logit.float(), batch, losses, cfg)
+        out = generator(batch.input)
+    terms = generator_losses(out, batch, losses, cfg)
     total = weighted_sum(terms, cfg)
     opt_g.zero_grad(set_to_none=True)
     total.backward()
@@ -83,7 +99,8 @@ def gan_step(
     """
     frozen = frozen_discriminator if frozen_discriminator is not None else discriminator
     with autocast():
-        rgb, alpha_logit = generator(batch.input)
+        out = generator(batch.input)
+    rgb = out.rgb
 
     discriminator.requires_grad_(True)
     with autocast():
@@ -98,7 +115,7 @@ def gan_step(
     with autocast():
         fooled_logits = frozen(batch.input, rgb)
     loss_g_gan = gan_loss(fooled_logits.float(), True, cfg.gan_mode)
-    terms = generator_losses(rgb.float(), alpha_logit.float(), batch, losses, cfg)
+    terms = generator_losses(out, batch, losses, cfg)
     total = loss_g_gan + weighted_sum(terms, cfg)
     opt_g.zero_grad(set_to_none=True)
     total.backward()

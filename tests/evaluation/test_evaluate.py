@@ -156,7 +156,7 @@ def test_paper_protocol_on_the_real_samples(real_root, ckpt, tmp_path):
     model, _ = load_generator(ckpt)
     ds = VitonDataset(real_root, "test", ["00017_00"], PreprocessConfig(size=(SIZE, SIZE)))
     with torch.no_grad():
-        rgb, _ = model(ds[0]["input"][None])
+        rgb = model(ds[0]["input"][None]).rgb
     pred = np.asarray(to_frame(Image.fromarray(to_uint8(rgb[0])), (1024, 768), (255, 255, 255))).astype(np.float64)
     cloth = np.asarray(Image.open(real_root / "test" / "cloth" / "00017_00.jpg").convert("RGB")).astype(np.float64)
     assert float(rows[("00017_00", "paper", "model")]["l1"]) == pytest.approx(np.abs(pred - cloth).mean() / 255, abs=1e-5)

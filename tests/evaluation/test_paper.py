@@ -14,6 +14,7 @@ from clothes_extractor.inference.composite import WHITE
 from clothes_extractor.inference.extractor import Extractor
 from clothes_extractor.inference.output import ExtractConfig
 from clothes_extractor.inference.pipeline import extract_file
+from clothes_extractor.models.generator import GeneratorOutput
 
 BLACK = (0, 0, 0)
 CLOTH = np.zeros((40, 30, 3), np.uint8)  # the reference's frame: 30 wide, 40 high
@@ -28,7 +29,7 @@ class _Constant(nn.Module):
 
     def forward(self, x: torch.Tensor):
         B, _, H, W = x.shape
-        return torch.full((B, 3, H, W), self.value), torch.zeros(B, 1, H, W)
+        return GeneratorOutput(torch.full((B, 3, H, W), self.value), torch.zeros(B, 1, H, W))
 
 
 def _extractor(level: int, background) -> Extractor:

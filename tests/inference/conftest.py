@@ -15,21 +15,26 @@ from clothes_extractor.checkpoint import save_checkpoint
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.viton import garment_mask, read_label_map
 from clothes_extractor.inference.extractor import Extractor, load_extractor
-from clothes_extractor.models.generator import Generator
+from clothes_extractor.models.generator import Generator, GeneratorConfig
 
 SIZE = (64, 64)
 REAL_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "viton-hd-samples"
 
 
-def write_generator(path: Path, *, background=(255, 255, 255), size=SIZE) -> Path:
-    """A resnet18 generator with random weights (seed 0), saved the way training saves one."""
+def write_generator(path: Path, *, background=(255, 255, 255), size=SIZE, arch: str = "paint", framing: str = "photo") -> Path:
+    """A resnet18 generator with random weights (seed 0), saved the way training saves one. A
+    warp one gets random flow and mask heads too (a new one starts at the identity)."""
     torch.manual_seed(0)
-    g = Generator(encoder="resnet18", encoder_weights=None)
+    g = Generator.from_config(GeneratorConfig.for_arch(arch, encoder="resnet18"))
+    if arch == "warp":
+        head = g.unet.segmentation_head[0]
+        with torch.no_grad():
+            head.weight[4:].normal_(0, 0.05)
     meta = {  # the layout of train/loop.py's _checkpoint_meta
         "kind": "generator",
         "clothes_extractor_version": "test",
         "generator": {**g.config.to_dict(), "encoder_weights": None},
-        "preprocess": PreprocessConfig(size=size, background=background).to_dict(),
+        "preprocess": PreprocessConfig(size=size, background=background, framing=framing).to_dict(),
         "train": {},
         "epoch": 0,
         "step": 0,

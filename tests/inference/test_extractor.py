@@ -12,6 +12,7 @@ from clothes_extractor.data.dataset import to_tensor, to_uint8
 from clothes_extractor.data.transforms import preprocess_input, to_frame
 from clothes_extractor.data.viton import garment_mask
 from clothes_extractor.inference.extractor import CATALOGUE_FRAME
+from clothes_extractor.models.generator import GeneratorOutput
 
 SIZE = (64, 64)
 
@@ -20,7 +21,7 @@ def _expected(extractor, photo, mask, frame=CATALOGUE_FRAME):
     """The pipeline spelt out: training preprocessing -> model -> uint8 -> to_frame."""
     x = preprocess_input(photo, mask, extractor.preprocess)
     with torch.no_grad():
-        rgb, logit = extractor.model(to_tensor(x)[None])
+        rgb, logit = extractor.model(to_tensor(x)[None])[:2]
     rgb_img = Image.fromarray(to_uint8(rgb[0]))
     alpha_img = Image.fromarray(to_uint8(torch.sigmoid(logit[0])))
     bg = extractor.preprocess.background
@@ -73,10 +74,89 @@ def test_evaluate_draws_with_the_data_sets_margins():
 
     class _Model(torch.nn.Module):
         def forward(self, x):
-            return x, x[:, :1]
+            return GeneratorOutput(x, x[:, :1])
 
     meta = {"preprocess": {"size": [64, 48], "garment_width": VITON.garment_width}}
     ex = Extractor(_Model(), meta, "cpu")
     assert CATALOGUE_GARMENT_WIDTH == VITON_HD.garment_width
     assert ex.scale == pytest.approx(VITON_HD.garment_width / VITON.garment_width)
     assert ex.with_catalogue(VITON.garment_width).scale == 1.0 and ex.scale != 1.0  # a copy
+
+
+# --- the warp design at full resolution ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def warp_extractor(tmp_path_factory):
+    from tests.inference.conftest import write_generator
+
+    from clothes_extractor.inference.extractor import load_extractor
+
+    return load_extractor(write_generator(tmp_path_factory.mktemp("warp") / "w.safetensors", arch="warp", framing="fill"))
+
+
+def test_a_warp_generator_samples_the_photo_at_the_catalogue_resolution(warp_extractor, sample):
+    _, _, photo, _, mask = sample
+    ex = warp_extractor
+    assert ex.warp and ex.source_size == (1024, 1024)  # 16 x the 64x64 model: the catalogue's height
+    source = ex.prepare_source(photo, mask)
+    from dataclasses import replace
+
+    np.testing.assert_array_equal(source, preprocess_input(photo, mask, replace(ex.preprocess, size=(1024, 1024))))
+    x = to_tensor(ex.prepare(photo, mask))[None]
+    out = ex.run(x)
+    rgb, alpha_logit = ex.render(out, to_tensor(source)[None])
+    assert rgb.shape == (1, 3, 1024, 1024) and alpha_logit.shape == (1, 1, 1024, 1024)
+    from clothes_extractor.models.warp import compose
+
+    expected, _ = compose(to_tensor(source)[None], out.flow, out.mask_logit, out.generated)
+    assert torch.allclose(rgb, expected.clamp(-1, 1), atol=1e-6)
+    small, _ = ex.render(out)  # without a source: the model-size composition
+    assert torch.allclose(small, out.rgb.clamp(-1, 1))
+
+
+def test_the_warped_photo_keeps_detail_the_model_size_cannot_hold(tmp_path):
+    """One-pixel stripes on the photo: a warp generator whose mask picks the photo at the identity
+    gives them back in the catalogue frame; the model-size path can only average them."""
+    from tests.inference.conftest import write_generator
+
+    from clothes_extractor.inference.extractor import load_extractor
+
+    path = write_generator(tmp_path / "w.safetensors", arch="warp", framing="fill")
+    ex = load_extractor(path)
+    head = ex.model.unet.segmentation_head[0]
+    with torch.no_grad():  # flow 0, mask all photo
+        head.weight[4:].zero_()
+        head.bias[4:6].zero_()
+        head.bias[6] = 30.0
+    photo = np.full((1024, 768, 3), 255, np.uint8)
+    photo[128:896, 96:672] = 0
+    photo[128:896:2, 96:672] = 200  # stripes one pixel high, on the garment
+    mask = np.zeros((1024, 768), bool)
+    mask[128:896, 96:672] = True
+    full = ex.with_catalogue(None).extract(photo, mask, frame=(768, 576))  # the garment at its own pixel size
+    garment = full.rgb[100:660, 100:476, 0].astype(float)
+    assert np.abs(np.diff(garment, axis=0)).mean() > 50  # stripes: neighbouring rows far apart (200 on the photo)
+    x = to_tensor(ex.prepare(photo, mask))[None]
+    coarse = ex.finish(*[a[0] for a in ex.quantize(*ex.render(ex.run(x)))], frame=(768, 576))
+    assert np.abs(np.diff(coarse.rgb[100:660, 100:476, 0].astype(float), axis=0)).mean() < 20
+
+
+def test_extract_many_with_sources_equals_extract(warp_extractor, sample):
+    _, _, photo, _, mask = sample
+    one = warp_extractor.extract(photo, mask)
+    x, s = warp_extractor.prepare(photo, mask), warp_extractor.prepare_source(photo, mask)
+    (many,) = list(warp_extractor.extract_many([x], sources=[s]))
+    np.testing.assert_array_equal(one.rgb, many.rgb)
+    np.testing.assert_array_equal(one.alpha, many.alpha)
+
+
+def test_margins_name_the_data_sets_conventions():
+    from clothes_extractor.errors import ConfigError
+    from clothes_extractor.inference.extractor import MARGINS, margins_width
+
+    assert MARGINS == ("viton-hd", "viton", "dresscode", "none")
+    assert margins_width("viton-hd") == 0.811 and margins_width("viton") == 0.938
+    assert margins_width("none") is None and margins_width("dresscode") is None  # as the model learned
+    with pytest.raises(ConfigError, match="--margins 'zalando' is not one of viton-hd, viton, dresscode, none"):
+        margins_width("zalando")

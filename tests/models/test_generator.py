@@ -24,7 +24,7 @@ def test_output_shapes_and_ranges(generator):
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     out = generator(x)
     assert isinstance(out, GeneratorOutput)
-    rgb, alpha_logit = out  # unpacks like a tuple
+    rgb, alpha_logit = out[:2]  # a tuple: the colour and the alpha first
     assert rgb.shape == (2, 3, 64, 64)
     assert alpha_logit.shape == (2, 1, 64, 64)
     assert rgb.min() >= -1 and rgb.max() <= 1
@@ -37,7 +37,7 @@ def test_rgb_is_tanh_of_the_unet_and_alpha_the_raw_fourth_channel(generator):
         x = torch.rand(2, 3, 64, 64) * 2 - 1
         with torch.no_grad():
             raw = generator.unet(x)
-            rgb, alpha_logit = generator(x)
+            rgb, alpha_logit = generator(x)[:2]
         assert torch.allclose(rgb, torch.tanh(raw[:, :3]))
         assert torch.equal(alpha_logit, raw[:, 3:])
     finally:
@@ -45,13 +45,13 @@ def test_rgb_is_tanh_of_the_unet_and_alpha_the_raw_fourth_channel(generator):
 
 
 def test_non_square_sizes_work(generator):
-    rgb, alpha_logit = generator(torch.zeros(2, 3, 96, 64))
+    rgb, alpha_logit = generator(torch.zeros(2, 3, 96, 64))[:2]
     assert rgb.shape == (2, 3, 96, 64) and alpha_logit.shape == (2, 1, 96, 64)
 
 
 def test_gradients_reach_every_parameter(generator):
     generator.zero_grad()
-    rgb, alpha_logit = generator(torch.rand(2, 3, 64, 64) * 2 - 1)
+    rgb, alpha_logit = generator(torch.rand(2, 3, 64, 64) * 2 - 1)[:2]
     (rgb.mean() + alpha_logit.mean()).backward()
     for name, p in generator.named_parameters():
         assert p.grad is not None, name
