@@ -157,6 +157,7 @@ _EXTRACT_RUN_PANEL = "Run"
         "  clothes-extractor extract --images photos/ --masks masks/ -o out/ -c runs/train-gan --viton-layout\n\n"
         "  clothes-extractor extract person.jpg -o shirt.png -c runs/train-gan --segmenter runs/train-segmenter\n\n"
         "  clothes-extractor extract person.jpg mask.png -o shirt.png -c generator.onnx\n\n"
+        "  clothes-extractor extract --images test/image --masks test/image-parse -o out/ --margins viton --size 256x192   # evaluate's VITON images\n\n"
         "  clothes-extractor extract --images photos/ -o out/ -c runs/train-gan --segmenter runs/train-segmenter"
     ),
 )
@@ -177,6 +178,7 @@ def extract_command(
     size: Annotated[Optional[str], typer.Option("--size", metavar="HxW", help="Output frame, height x width (as train --size), e.g. 512x384 [default: 1024x768, VITON-HD's cloth frame].", rich_help_panel=_EXTRACT_LOOK_PANEL)] = None,
     transparent: Annotated[bool, typer.Option("--transparent", help="Write an RGBA PNG whose alpha is the predicted garment alpha.", rich_help_panel=_EXTRACT_LOOK_PANEL)] = False,
     background: Annotated[Optional[str], typer.Option("--background", help="white, black or R,G,B: recomposite on this colour [default: the training background].", rich_help_panel=_EXTRACT_LOOK_PANEL)] = None,
+    margins: Annotated[str, typer.Option("--margins", help="Catalogue margins to draw the garment with: viton-hd (its garment spans 0.81 of the width), viton (0.94), dresscode or none (as the model learned them). `evaluate` draws with the scored data set's: the same name reproduces its images.", rich_help_panel=_EXTRACT_LOOK_PANEL)] = "viton-hd",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Folder mode: photos per model call.", rich_help_panel=_EXTRACT_RUN_PANEL)] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
 ) -> None:
@@ -195,6 +197,7 @@ def extract_command(
         format={"jpeg": "jpg"}.get(fmt.lower(), fmt.lower()) if fmt else None,
         batch_size=batch_size,
         overwrite=overwrite,
+        margins=margins.lower(),
     )
     if folder:  # before the slow part
         check_output_folder(output)
@@ -202,7 +205,7 @@ def extract_command(
         check_photo_files(photo, mask)
         check_output_path(output, cfg)
     needs_masks = (masks is None) if folder else (mask is None)
-    extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks)
+    extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks, cfg.margins)
     if not folder:
         from clothes_extractor.inference.pipeline import extract_file
 
@@ -231,14 +234,15 @@ def _check_extract_mode(folder: bool, photo, mask, images, folder_options: bool)
         raise fail("--viton-layout and --format are for folder mode (--images/--masks); for one photo, -o's extension decides", 2)
 
 
-def _load_models(checkpoint, segmenter, device: str, category, with_segmenter: bool):
+def _load_models(checkpoint, segmenter, device: str, category, with_segmenter: bool, margins: str = "viton-hd"):
     """(extractor, segmenter or None, the segmenter's path or None): the built-in models where
-    none is given."""
+    none is given; the extractor draws with the ``margins`` named."""
     from clothes_extractor import pretrained
-    from clothes_extractor.inference.extractor import load_extractor
+    from clothes_extractor.inference.extractor import load_extractor, margins_width
     from clothes_extractor.runtime import resolve_device
 
     extractor = load_extractor(pretrained.resolve(checkpoint, "generator"), resolve_device(device)).for_category(category)
+    extractor = extractor.with_catalogue(margins_width(margins))
     if not with_segmenter:
         return extractor, None, segmenter
     from clothes_extractor.inference.segmenter import load_segmenter

@@ -25,7 +25,7 @@ from clothes_extractor.data.viton import to_palette_image
 from clothes_extractor.errors import ConfigError
 from clothes_extractor.fileio import atomic_path, check_writable, save_image
 from clothes_extractor.inference.composite import WHITE
-from clothes_extractor.inference.extractor import ExtractResult
+from clothes_extractor.inference.extractor import MARGINS, ExtractResult
 from clothes_extractor.inference.mask import MASK_KINDS
 
 OUTPUT_FORMATS: dict[str, str] = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg"}
@@ -38,7 +38,9 @@ class ExtractConfig:
 
     ``frame``: (H, W) of the output, None for :data:`CATALOGUE_FRAME`. ``transparent``: RGBA
     PNG with the predicted alpha. ``background``: recomposite on this colour (None: the
-    training background). ``viton_layout``: folder mode writes ``cloth/<id>.jpg`` (on white)
+    training background). ``margins``: the catalogue margins the garment is drawn with, a data
+    set's name or ``none`` (:func:`~clothes_extractor.inference.extractor.margins_width`).
+    ``viton_layout``: folder mode writes ``cloth/<id>.jpg`` (on white)
     and ``cloth-mask/<id>.jpg``. ``format``: ``jpg`` or ``png`` in folder mode (None: png when
     transparent, else jpg).
     """
@@ -51,6 +53,7 @@ class ExtractConfig:
     format: str | None = None
     batch_size: int = 8
     overwrite: bool = False
+    margins: str = "viton-hd"
 
     def __post_init__(self) -> None:
         if self.mask_kind not in MASK_KINDS:
@@ -67,6 +70,8 @@ class ExtractConfig:
             raise ConfigError(f"batch size must be at least 1, got {self.batch_size}")
         if self.frame is not None and (self.frame[0] < 1 or self.frame[1] < 1):
             raise ConfigError(f"output size {self.frame} must be positive")
+        if self.margins not in MARGINS:
+            raise ConfigError(f"--margins {self.margins!r} is not one of {', '.join(MARGINS)}")
 
     @property
     def suffix(self) -> str:
