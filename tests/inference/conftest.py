@@ -21,7 +21,9 @@ SIZE = (64, 64)
 REAL_SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "viton-hd-samples"
 
 
-def write_generator(path: Path, *, background=(255, 255, 255), size=SIZE, arch: str = "paint", framing: str = "photo") -> Path:
+def write_generator(
+    path: Path, *, background=(255, 255, 255), size=SIZE, arch: str = "paint", framing: str = "photo", garment_width=None
+) -> Path:
     """A resnet18 generator with random weights (seed 0), saved the way training saves one. A
     warp one gets random flow and mask heads too (a new one starts at the identity)."""
     torch.manual_seed(0)
@@ -34,7 +36,7 @@ def write_generator(path: Path, *, background=(255, 255, 255), size=SIZE, arch: 
         "kind": "generator",
         "clothes_extractor_version": "test",
         "generator": {**g.config.to_dict(), "encoder_weights": None},
-        "preprocess": PreprocessConfig(size=size, background=background, framing=framing).to_dict(),
+        "preprocess": PreprocessConfig(size=size, background=background, framing=framing, garment_width=garment_width).to_dict(),
         "train": {},
         "epoch": 0,
         "step": 0,

@@ -232,3 +232,24 @@ def test_photo_given_as_colour_mask_is_refused(ckpt, sample, tmp_path):
     photo_path, *_ = sample
     text = _user_error(_cli(photo_path, photo_path, "-o", tmp_path / "o.png", "-c", ckpt, "--mask-kind", "colours"))
     assert "not a colour-coded parse image" in text and "far from every parse colour" in text
+
+
+def test_margins_reproduce_each_data_sets_catalogue(sample, tmp_path):
+    """A generator trained on VITON (garments span 0.938): --margins viton (or none) draws it as it
+    learned, as evaluate does on VITON; the default, VITON-HD's margins, draws it smaller."""
+    from tests.inference.conftest import write_generator
+
+    ckpt = write_generator(tmp_path / "viton.safetensors", garment_width=0.938)
+    photo_path, parse_path, photo, _, mask = sample
+    outs = {}
+    for margins in ("viton-hd", "viton", "none"):
+        outs[margins] = tmp_path / f"{margins}.png"
+        _ok(_cli(photo_path, parse_path, "-o", outs[margins], "-c", ckpt, "--margins", margins))
+    read = {k: np.asarray(Image.open(v)) for k, v in outs.items()}
+    learned = load_extractor(ckpt).with_catalogue(None).extract(photo, mask).rgb
+    np.testing.assert_array_equal(read["viton"], learned)
+    np.testing.assert_array_equal(read["none"], learned)
+    assert not np.array_equal(read["viton-hd"], learned)
+    message = _user_error(_cli(photo_path, parse_path, "-o", tmp_path / "x.png", "-c", ckpt, "--margins", "zalando"))
+    assert "--margins 'zalando' is not one of viton-hd, viton, dresscode, none" in message
+    assert not (tmp_path / "x.png").exists()
