@@ -16,6 +16,9 @@ from clothes_extractor.data.layouts import data_root
 from clothes_extractor.errors import ConfigError
 
 DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 8}  # LoopConfig.batch_size=None, by device type
+# Steps between two reads of the losses on the host, by device type: a CUDA read waits for the
+# queued steps; a CPU one costs nothing, so the progress bar moves every step.
+SYNC_EVERY = {"cuda": 25, "cpu": 1}
 GAN_MODES = ("vanilla", "lsgan")
 DEVICES = ("auto", "cpu", "cuda")
 PREPARED = ("auto", "on", "off")

@@ -36,7 +36,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from clothes_extractor.errors import ClothesExtractorError
 from clothes_extractor.fileio import save_image
-from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, LoopConfig
+from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, SYNC_EVERY, LoopConfig
 from clothes_extractor.train.distributed import (
     Dist,
     all_reduce,
@@ -271,15 +271,24 @@ class _Run:
         sums: dict[str, float] = defaultdict(float)
         n_steps = 0
         bar = progress.add_task("train", total=len(loader), epoch=f"{epoch + 1}/{cfg.epochs}", losses="")
+        # The losses stay on the device between reads: on CUDA a read every step would wait for
+        # the GPU to finish each step before queueing the next (the same count on every rank).
+        every = SYNC_EVERY.get(ctx.device.type, 1)
+        pending: list[torch.Tensor] = []
         for raw in loader:
             batch = task.to_device(raw, ctx.device, self.channels_last)
             terms = task.step(wrapped, state.modules, state.opts, batch, self.autocast)
-            values, stop = self.reduce_step(terms, interrupted["set"], epoch, state.step)
-            for k, v in values.items():
-                sums[k] += v
+            pending.append(torch.stack([t.float().reshape(()) for t in terms.values()]))
             n_steps += 1
             state.step += 1
-            progress.update(bar, advance=1, losses="  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            last = n_steps == len(loader) or (cfg.max_steps is not None and state.step >= cfg.max_steps)
+            if len(pending) < every and not last:
+                continue
+            values, stop = self.reduce_steps(list(terms), pending, interrupted["set"], epoch, state.step)
+            for k, v in values.items():
+                sums[k] += v * len(pending)
+            progress.update(bar, advance=len(pending), losses="  ".join(f"{k} {v:.3f}" for k, v in values.items()))
+            pending = []
             if stop:
                 self.interrupt(state, epoch)
             if cfg.max_steps is not None and state.step >= cfg.max_steps:
@@ -288,17 +297,21 @@ class _Run:
         average_buffers(state.modules, ctx)
         return {k: v / max(n_steps, 1) for k, v in sums.items()}
 
-    def reduce_step(self, terms: dict[str, torch.Tensor], stop: bool, epoch: int, step: int) -> tuple[dict[str, float], bool]:
-        """One small reduction per step: the mean losses for the log, and whether any rank stops."""
+    def reduce_steps(
+        self, keys: list[str], pending: list[torch.Tensor], stop: bool, epoch: int, step: int
+    ) -> tuple[dict[str, float], bool]:
+        """One small reduction for the steps since the last: their mean losses for the log (a NaN
+        in any of them shows), and whether any rank stops."""
         ctx = self.ctx
-        flag = torch.tensor(float(stop), device=ctx.device)
-        vec = torch.stack([t.float().reshape(()) for t in terms.values()] + [flag])
-        vec = all_reduce(vec, ctx).cpu()
-        values = {k: float(v) / ctx.world for k, v in zip(terms, vec[:-1])}
+        flag = torch.tensor([float(stop)], device=ctx.device)
+        vec = all_reduce(torch.cat([torch.stack(pending).sum(0), flag]), ctx).cpu()
+        values = {k: float(v) / (ctx.world * len(pending)) for k, v in zip(keys, vec[:-1])}
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:
+            first = step - len(pending) + 1
+            where = f"step {step}" if first == step else f"steps {first}-{step}"
             raise TrainingDiverged(
-                f"loss {bad[0]} became {values[bad[0]]} at epoch {epoch + 1}, step {step + 1}; "
+                f"loss {bad[0]} became {values[bad[0]]} at epoch {epoch + 1}, {where}; "
                 f"stopped. {self.run} keeps the last good checkpoint (epoch {epoch}); try a lower "
                 "--lr, or check the data"
             )

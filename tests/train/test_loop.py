@@ -175,6 +175,38 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(train_args, tmp_path,
     assert all(torch.isfinite(t).all() for t in load_file(run / "last.safetensors").values())
 
 
+def test_losses_read_every_few_steps_log_the_same_means(train_args, tmp_path, monkeypatch):
+    """The CUDA rule (losses read on the host every N steps, not every step) run on the CPU: the
+    epoch's logged means are those of reading every step, and the last short group is read too."""
+    from clothes_extractor.train import config, loop
+
+    records = {}
+    for every in (1, 2):  # 3 steps an epoch: a group of 2, then the last one alone
+        monkeypatch.setitem(loop.SYNC_EVERY, "cpu", every)
+        _ok(runner.invoke(app, ["train-unet", *train_args("--epochs", "2", "--perceptual", "0", out=tmp_path / str(every))]))
+        records[every] = [json.loads(l) for l in (tmp_path / str(every) / "metrics.jsonl").read_text().splitlines()]
+    assert config.SYNC_EVERY["cuda"] > 1
+    for a, b in zip(records[1], records[2]):
+        assert a["step"] == b["step"] and set(a["train"]) == set(b["train"])
+        for k in a["train"]:
+            assert b["train"][k] == pytest.approx(a["train"][k], rel=1e-5)
+
+
+def test_a_nan_between_two_reads_still_stops_the_run(train_args, tmp_path, monkeypatch):
+    from clothes_extractor.train import loop
+
+    monkeypatch.setitem(loop.SYNC_EVERY, "cpu", 2)
+    real_l1, count = steps.l1_loss, {"n": 0}
+
+    def nan_at_the_first_step(pred, target):
+        count["n"] += 1
+        return real_l1(pred, target) * (float("nan") if count["n"] == 1 else 1.0)
+
+    monkeypatch.setattr(steps, "l1_loss", nan_at_the_first_step)
+    out = _user_error(runner.invoke(app, ["train-unet", *train_args("--epochs", "1", "--perceptual", "0")]))
+    assert "became nan at epoch 1, steps 1-2" in out
+
+
 def test_lr_schedule_is_constant_then_linear():
     assert [lr_factor(e, 4) for e in range(4)] == [1.0, 1.0, 1.0, 0.5]
     assert lr_factor(100, 200) == 1.0 and lr_factor(150, 200) == pytest.approx(0.5)
