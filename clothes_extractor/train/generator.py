@@ -20,7 +20,7 @@ from clothes_extractor.models.discriminator import DiscriminatorConfig, build_di
 from clothes_extractor.models.generator import GeneratorConfig, build_generator
 from clothes_extractor.train.config import TrainConfig
 from clothes_extractor.train.steps import Batch, LossModules, gan_step, generator_losses, unet_step
-from clothes_extractor.train.task import TrainTask, predict_samples
+from clothes_extractor.train.task import TrainTask, optimizer, predict_samples
 
 
 def check_lists(cfg) -> None:
@@ -116,9 +116,9 @@ class GeneratorTask(TrainTask):
     def optimizers(self, modules):
         cfg = self.cfg
         betas = (cfg.beta1, 0.999)
-        opts = {"g": torch.optim.Adam(modules["generator"].parameters(), lr=cfg.lr, betas=betas)}
+        opts = {"g": optimizer(torch.optim.Adam, modules["generator"].parameters(), lr=cfg.lr, betas=betas)}
         if "discriminator" in modules:
-            opts["d"] = torch.optim.Adam(modules["discriminator"].parameters(), lr=cfg.lr_d, betas=betas)
+            opts["d"] = optimizer(torch.optim.Adam, modules["discriminator"].parameters(), lr=cfg.lr_d, betas=betas)
         return opts
 
     def to_device(self, raw, device, channels_last):

@@ -34,7 +34,7 @@ from clothes_extractor.losses import segmentation_loss
 from clothes_extractor.models.segmenter import ARCHITECTURES, SegmentationModelConfig, build_segmentation_model
 from clothes_extractor.train.config import LoopConfig
 from clothes_extractor.train.generator import check_disjoint, check_lists, enlarge
-from clothes_extractor.train.task import TrainTask, predict_samples
+from clothes_extractor.train.task import TrainTask, optimizer, predict_samples
 
 KIND = "segmenter"
 
@@ -131,7 +131,7 @@ class SegmenterTask(TrainTask):
 
     def optimizers(self, modules):
         params = modules["segmenter"].parameters()
-        return {"segmenter": torch.optim.AdamW(params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)}
+        return {"segmenter": optimizer(torch.optim.AdamW, params, lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)}
 
     def to_device(self, raw, device, channels_last):
         fmt = torch.channels_last if channels_last else torch.preserve_format

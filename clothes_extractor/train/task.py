@@ -17,6 +17,14 @@ from torch.utils.data import Dataset
 from clothes_extractor.train.config import LoopConfig
 
 
+def optimizer(cls: type[torch.optim.Optimizer], params, **kwargs: Any) -> torch.optim.Optimizer:
+    """``cls`` (Adam, AdamW) over ``params``: fused on CUDA (one kernel for every tensor instead
+    of a chain of small ones), torch's default (foreach) elsewhere."""
+    params = list(params)
+    fused = bool(params) and all(p.is_cuda for p in params)
+    return cls(params, fused=fused or None, **kwargs)
+
+
 @torch.no_grad()
 def predict_samples(model: nn.Module, ds: Dataset, key: str, count: int, device: torch.device, channels_last: bool):
     """(the first ``count`` items of ``ds``, the model's output on their ``key`` tensors), run in
