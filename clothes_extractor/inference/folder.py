@@ -8,9 +8,12 @@ its reason and the others go on; outputs that exist are skipped unless ``overwri
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,25 @@ class FolderJob:
     read: Callable[[], Any]
 
 
+# Threads that read (decode, mask, preprocess) the next photos and write (encode) the last
+# results while the model runs: PIL and numpy release the GIL for the heavy part.
+IO_THREADS = min(4, os.cpu_count() or 1)
+
+
+def _prefetched(pool: ThreadPoolExecutor, jobs: Sequence[FolderJob], window: int) -> Iterator[tuple[FolderJob, Future]]:
+    """(job, the future of its read) in order, at most ``window`` reads ahead of the consumer."""
+    ahead: deque[tuple[FolderJob, Future]] = deque()
+    rest = iter(jobs)
+    for job in itertools.islice(rest, window):
+        ahead.append((job, pool.submit(job.read)))
+    while ahead:
+        job, future = ahead.popleft()
+        following = next(rest, None)
+        if following is not None:
+            ahead.append((following, pool.submit(following.read)))
+        yield job, future
+
+
 def run_folder(
     jobs: Sequence[FolderJob],
     predict: Callable[[list[Any]], Iterable[Any]],
@@ -58,31 +80,45 @@ def run_folder(
     progress: str | None = None,
 ) -> FolderReport:
     """Every job: read, ``predict`` (a batch of inputs -> results, in order), ``write``.
-    ``progress``: the label of a progress bar (None: none)."""
+    ``progress``: the label of a progress bar (None: none). Reading the next photos and writing
+    the last results run in :data:`IO_THREADS` threads beside the model; each list of the
+    report keeps the order of ``jobs``, as a sequential run would."""
     report = FolderReport()
     advance, stop = progress_bar(progress or "", len(jobs), enabled=progress is not None)
+    todo = []
+    for job in jobs:
+        if not overwrite and all(p.exists() for p in job.outputs):
+            report.skipped.append(job.id)
+            advance(1)
+        else:
+            todo.append(job)
     batch: list[tuple[FolderJob, Any]] = []
+    writes: deque[tuple[FolderJob, Future]] = deque()
 
-    def flush() -> None:
-        for (job, _), result in zip(batch, predict([x for _, x in batch])):
+    def settle(everything: bool) -> None:
+        """Record the finished writes, oldest first (all of them when ``everything``)."""
+        while writes and (everything or writes[0][1].done()):
+            job, future = writes.popleft()
             try:
-                write(result, job)
+                future.result()
                 report.done.append(job.id)
             except OutputError:  # the output place itself fails (full, read-only): stop; written files stay
                 raise
             except (OSError, ValueError, ClothesExtractorError) as exc:
                 report.failed.append((job.id, f"cannot write {job.target}: {exc}"))
-        advance(len(batch))
-        batch.clear()
+            advance(1)
 
+    def flush() -> None:
+        for (job, _), result in zip(batch, predict([x for _, x in batch])):
+            writes.append((job, pool.submit(write, result, job)))
+        batch.clear()
+        settle(False)
+
+    pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="folder-io")
     try:
-        for job in jobs:
-            if not overwrite and all(p.exists() for p in job.outputs):
-                report.skipped.append(job.id)
-                advance(1)
-                continue
+        for job, read in _prefetched(pool, todo, 2 * batch_size):
             try:
-                batch.append((job, job.read()))
+                batch.append((job, read.result()))
             except ClothesExtractorError as exc:
                 report.failed.append((job.id, str(exc)))
                 advance(1)
@@ -91,7 +127,10 @@ def run_folder(
                 flush()
         if batch:
             flush()
+        settle(True)
     finally:
+        # Ctrl-C or a stop: reads not started are dropped; writes under way finish (atomically).
+        pool.shutdown(wait=True, cancel_futures=True)
         stop()
     return report
 

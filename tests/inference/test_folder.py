@@ -110,3 +110,45 @@ def test_pairing_by_stem(tmp_path):
     assert orphans == []
     with pytest.raises(DataError, match="folder not found"):
         pair_folders(tmp_path / "nope", masks)
+
+
+def test_the_runner_reads_and_writes_beside_the_model_and_reports_in_order(tmp_path):
+    """Reads and writes run in the I/O threads; the report keeps the jobs' order within each
+    outcome; a photo that fails to read or write is recorded and the rest go on."""
+    import threading
+    import time
+
+    from clothes_extractor.errors import ClothesExtractorError
+    from clothes_extractor.inference.folder import FolderJob, run_folder
+
+    threads = {"read": set(), "write": set(), "predict": set()}
+    written = []
+
+    def read(i):
+        threads["read"].add(threading.current_thread().name)
+        time.sleep(0.01 * (i % 3))  # reads finishing out of order
+        if i == 4:
+            raise ClothesExtractorError("photo 4 is corrupt")
+        return i
+
+    def predict(xs):
+        threads["predict"].add(threading.current_thread().name)
+        return [x * 10 for x in xs]
+
+    def write(result, job):
+        threads["write"].add(threading.current_thread().name)
+        time.sleep(0.02 if result == 10 else 0)  # the first write finishes last
+        if result == 70:
+            raise OSError("disk says no")
+        written.append(result)
+
+    jobs = [FolderJob(str(i), [tmp_path / f"{i}.png"], tmp_path / f"{i}.png", lambda i=i: read(i)) for i in range(1, 10)]
+    (tmp_path / "9.png").write_bytes(b"x")  # there already: skipped
+    report = run_folder(jobs, predict, write, batch_size=3, overwrite=False)
+    assert report.skipped == ["9"]
+    assert report.done == ["1", "2", "3", "5", "6", "8"]
+    assert report.failed == [("4", "photo 4 is corrupt"), ("7", f"cannot write {tmp_path / '7.png'}: disk says no")]
+    assert sorted(written) == [10, 20, 30, 50, 60, 80]
+    main = threading.current_thread().name
+    assert threads["predict"] == {main}
+    assert main not in threads["read"] and main not in threads["write"]
