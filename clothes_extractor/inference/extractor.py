@@ -197,8 +197,11 @@ class Extractor:
         rgb, alpha_logit = out.rgb, out.alpha_logit
         if source is not None and out.flow is not None:
             source = source.to(out.flow.device, out.flow.dtype)
-            rgb, _ = compose(source, out.flow, out.mask_logit, out.generated)
-            alpha_logit = torch.nn.functional.interpolate(alpha_logit, size=source.shape[-2:], mode="bilinear", align_corners=False)
+            # Every field upsampled in one call (7 channels), then the photo sampled once.
+            fields = torch.cat([out.flow, out.mask_logit, out.generated, alpha_logit], dim=1)
+            fields = torch.nn.functional.interpolate(fields, size=source.shape[-2:], mode="bilinear", align_corners=False)
+            flow, mask_logit, generated, alpha_logit = fields.split([2, 1, 3, 1], dim=1)
+            rgb, _ = compose(source, flow, mask_logit, generated)
         return rgb.float().clamp(-1, 1), alpha_logit.float()
 
     @staticmethod
