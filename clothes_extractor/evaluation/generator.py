@@ -35,13 +35,17 @@ def _score_batch(extractor: Extractor, batch: dict, scores: Scores, mask_free: M
     """One batch: native at the model's size, paper at each cloth image's size."""
     device = extractor.device
     x = batch["input"].to(device)
-    rgb, alpha_logit = extractor.forward(x)
+    out = extractor.run(x)
+    rgb, alpha_logit = extractor.render(out)  # the model size (native)
+    # The paper image is the one `extract` writes: a warp generator's fields applied to the photo
+    # at its source resolution.
+    full_rgb, full_alpha = extractor.render(out, batch["source"]) if "source" in batch else (rgb, alpha_logit)
     target01 = (batch["target"].to(device) + 1) / 2
     native = {"model": (rgb + 1) / 2, "white": torch.ones_like(target01), "input": (x + 1) / 2}
     if mask_free is not None:
         native[PIPELINE_SUBJECT] = mask_free.run(batch)
     scores.add("native", batch["id"], native, target01)
-    rgb_cpu, alpha_cpu, background = rgb.cpu(), alpha_logit.cpu(), extractor.preprocess.background
+    rgb_cpu, alpha_cpu, background = full_rgb.cpu(), full_alpha.cpu(), extractor.preprocess.background
     groups: dict[tuple[int, ...], list[tuple[str, dict[str, np.ndarray]]]] = defaultdict(list)
     for k, sample_id in enumerate(batch["id"]):
         images = paper_images(rgb_cpu[k], alpha_cpu[k], batch["input"][k], batch["cloth"][k], background, extractor.scale)
@@ -124,7 +128,8 @@ def evaluate_generator(
     if network is None:
         network = M.network_metrics(device) if cfg.network_metrics else M.NetworkMetrics.disabled("--no-network-metrics")
     mask_free = MaskFree.load(cfg.segmenter, extractor) if cfg.segmenter is not None else None
-    ds = EvalDataset(selection.split_dir, selection.folder, selection.ids, preprocess, with_photo=mask_free is not None)
+    ds = EvalDataset(selection.split_dir, selection.folder, selection.ids, preprocess, with_photo=mask_free is not None,
+                     source_size=extractor.source_size)
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=collate,
                         pin_memory=device.type == "cuda")
     scores = Scores(network)

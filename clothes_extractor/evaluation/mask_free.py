@@ -48,26 +48,33 @@ class MaskFree:
         h, w = self.extractor.preprocess.size
         rgb = torch.ones(len(masks), 3, h, w)  # white in [-1, 1]
         alpha = torch.zeros(len(masks), 1, h, w)
-        inputs, keep = [], []
+        inputs, sources, keep = [], [], []
+        ex = self.extractor
         for k, (sample_id, photo, true_mask, mask) in enumerate(zip(batch["id"], batch["photo"], batch["mask"], masks)):
             self.mask_iou[sample_id] = float(M.mask_iou(torch.from_numpy(mask)[None], torch.from_numpy(true_mask)[None])[0])
             if mask.any():
-                inputs.append(to_tensor(self.extractor.prepare(photo, mask, name=sample_id)))
+                inputs.append(to_tensor(ex.prepare(photo, mask, name=sample_id)))
+                if ex.source_size is not None:  # a warp generator samples the photo itself
+                    sources.append(to_tensor(ex.prepare_source(photo, mask, name=sample_id)))
                 keep.append(k)
             else:
                 self.empty.append(sample_id)
+        full = {}
         if inputs:
-            out_rgb, out_alpha = self.extractor.forward(torch.stack(inputs))
+            out = ex.run(torch.stack(inputs))
+            out_rgb, out_alpha = ex.render(out)
             rgb[keep], alpha[keep] = out_rgb.cpu(), out_alpha.cpu()
-        self._last = {"rgb": rgb, "alpha": alpha, "kept": set(keep)}
-        return ((rgb + 1) / 2).to(self.extractor.device)
+            full_rgb, full_alpha = ex.render(out, torch.stack(sources)) if sources else (out_rgb, out_alpha)
+            full = {k: (r.cpu(), a.cpu()) for k, r, a in zip(keep, full_rgb, full_alpha)}
+        self._last = {"full": full}
+        return ((rgb + 1) / 2).to(ex.device)
 
     def paper(self, k: int, cloth: np.ndarray) -> np.ndarray:
         """Sample ``k`` of the last batch under the paper protocol (uint8, the cloth's frame)."""
-        last = self._last
-        if k not in last["kept"]:
+        full = self._last["full"]
+        if k not in full:
             return np.full_like(cloth, 255)
-        return paper_garment(last["rgb"][k], last["alpha"][k], cloth, self.extractor.preprocess.background, self.extractor.scale)
+        return paper_garment(*full[k], cloth, self.extractor.preprocess.background, self.extractor.scale)
 
     def summary(self, means: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, Any]:
         seg, labels = self.segmenter, self.extractor.labels

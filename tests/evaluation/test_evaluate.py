@@ -233,3 +233,24 @@ def test_errors_are_clear(small_root, ckpt, scored, tmp_path):
     assert "already exists" in msg and "--overwrite" in msg
     msg = _user_error(runner.invoke(app, [*base, "-c", str(ckpt), "-d", str(small_root), "--split", "test", "--folder", "val", *out]))
     assert "--folder" in msg
+
+
+def test_a_warp_generators_paper_images_are_the_ones_extract_writes(small_root, tmp_path):
+    """evaluate scores what `extract --margins <data set> --size <cloth frame>` writes: for a warp
+    generator, its fields applied to the photo at the source resolution, not the model size."""
+    from tests.inference.conftest import write_generator
+
+    ckpt = write_generator(tmp_path / "warp.safetensors", size=(SIZE, SIZE), arch="warp", framing="fill", garment_width=0.938)
+    out = tmp_path / "eval"
+    _ok(runner.invoke(app, ["evaluate", "-c", str(ckpt), "-d", str(small_root), "--split", "test", "--out", str(out),
+                            "--workers", "0", "--device", "cpu", "--no-network-metrics"]))
+    rows = {(r["id"], r["protocol"], r["subject"]): r for r in csv.DictReader(open(out / "per_image.csv", newline=""))}
+    split = small_root / "test"
+    for sample_id in ("00006_00", "00007_00"):
+        written = tmp_path / f"{sample_id}.png"
+        _ok(runner.invoke(app, ["extract", str(split / "image" / f"{sample_id}.jpg"), str(split / "image-parse-v3" / f"{sample_id}.png"),
+                                "-o", str(written), "-c", str(ckpt), "--margins", "viton-hd", "--size", "256x192",
+                                "--background", "white", "--device", "cpu"]))
+        pred = np.asarray(Image.open(written).convert("RGB")).astype(np.float64)
+        cloth = np.asarray(Image.open(split / "cloth" / f"{sample_id}.jpg").convert("RGB")).astype(np.float64)
+        assert float(rows[(sample_id, "paper", "model")]["l1"]) == pytest.approx(np.abs(pred - cloth).mean() / 255, abs=1e-5)
