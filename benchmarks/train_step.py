@@ -34,8 +34,18 @@ that the step reaches (the matmul rate is measured at the start and the end; the
 counts). Ratios: ours over the original, from the medians and round by round. VGG16 and the
 encoders have random weights (nothing is downloaded; speed does not depend on weight values).
 
+On a GPU (``--device cuda``): networks and batches on the GPU; our steps under the training
+loop's own CUDA settings (`train.distributed.device_settings`: bf16 autocast for the networks,
+losses in fp32, channels_last, cudnn.benchmark, fused Adam as `train-*` builds it), the
+original's steps as the original ran them (fp32, contiguous tensors, torch's defaults:
+cudnn.benchmark off, switched per case). ``torch.cuda.synchronize()`` only at the
+timed boundaries (before a round's first step and after its last), never inside a step. The
+matmul rate is the GPU's, in fp32 and bf16; a case's fraction is of the rate of its own
+precision (bf16 for ours, fp32 for the original's). The JSON names the GPU.
+
     python benchmarks/train_step.py                                  # the table of issue 10
     python benchmarks/train_step.py --cases unet_l1 unet_ssim gan --size 256x192 --bs 16
+    python benchmarks/train_step.py --device cuda --bs 32            # the same table on a GPU
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ from clothes_extractor.models.discriminator import DiscriminatorConfig, build_di
 from clothes_extractor.models.generator import GeneratorConfig, build_generator
 from clothes_extractor.train.config import TrainConfig
 from clothes_extractor.train.steps import Batch, LossModules, gan_step, unet_step
+from clothes_extractor.train.task import optimizer
 
 # (ours, the original's) pairs whose ratio the issue asks for, with the goal.
 RATIOS = {
@@ -71,15 +82,19 @@ CASES = ("original_unet", "unet_mix", "original_gan", "gan_terms", "gan", "unet_
 DEFAULT_CASES = ("original_unet", "unet_mix", "original_gan", "gan_terms", "gan", "unet_l1", "unet_ssim")
 
 
-def matmul_flops_per_s(sizes=(1024, 2048), trials: int = 5) -> float:
-    """The machine's fp32 matmul rate: the best of a few sizes and trials (FLOP/s)."""
+def matmul_flops_per_s(sizes=(1024, 2048), trials: int = 5, device=None, dtype=torch.float32) -> float:
+    """The machine's matmul rate: the best of a few sizes and trials (FLOP/s); fp32 on the CPU
+    unless ``device``/``dtype`` say otherwise (on CUDA: synchronised around each product)."""
+    sync = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else (lambda: None)
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
         a @ b  # warm-up
+        sync()
         for _ in range(trials):
             start = time.perf_counter()
             a @ b
+            sync()
             best = max(best, 2 * n**3 / (time.perf_counter() - start))
     return best
 
@@ -139,7 +154,7 @@ class OriginalDiscriminator(nn.Module):
         return self.main(torch.cat([condition, image], dim=1))
 
 
-def original_ssim():
+def original_ssim(device=None):
     """1 - SSIM on [0, 1] images: torchmetrics' module as the original used it, else kornia's."""
     try:
         from torchmetrics.image import StructuralSimilarityIndexMeasure
@@ -148,6 +163,8 @@ def original_ssim():
 
         return "kornia", lambda x, y: 1.0 - kornia.metrics.ssim(x, y, 11, max_val=1.0).mean()
     metric = StructuralSimilarityIndexMeasure(data_range=1.0)
+    if device is not None:
+        metric = metric.to(device)
     return "torchmetrics", lambda x, y: metric.data_range - metric(x, y)
 
 
@@ -157,11 +174,11 @@ def original_generator(encoder: str) -> nn.Module:
     return smp.Unet(encoder_name=encoder, encoder_weights=None, decoder_attention_type="scse", in_channels=3, classes=3)
 
 
-def make_original_unet(batch: Batch, encoder: str):
-    g = original_generator(encoder)
+def make_original_unet(batch: Batch, encoder: str, device=None):
+    g = original_generator(encoder).to(device)
     opt = torch.optim.Adam(g.parameters(), lr=3e-4)
-    vgg = OriginalVGGPerceptual()
-    _, ssim = original_ssim()
+    vgg = OriginalVGGPerceptual().to(device)
+    _, ssim = original_ssim(device)
 
     def step():
         opt.zero_grad()
@@ -175,11 +192,11 @@ def make_original_unet(batch: Batch, encoder: str):
     return step
 
 
-def make_original_gan(batch: Batch, encoder: str):
-    g, d = original_generator(encoder), OriginalDiscriminator()
+def make_original_gan(batch: Batch, encoder: str, device=None):
+    g, d = original_generator(encoder).to(device), OriginalDiscriminator().to(device)
     opt_g, opt_d = torch.optim.Adam(g.parameters(), lr=2e-4), torch.optim.Adam(d.parameters(), lr=2e-4)
-    vgg = OriginalVGGPerceptual()
-    _, ssim = original_ssim()
+    vgg = OriginalVGGPerceptual().to(device)
+    _, ssim = original_ssim(device)
     bce = nn.BCELoss()
     source, target = batch.input, batch.target
 
@@ -214,11 +231,13 @@ def _cfg(mode: str, **weights) -> TrainConfig:
     return TrainConfig(mode=mode, data="-", out="-", vgg_weights=None, encoder_weights=None, **weights)
 
 
-def make_ours(kind: str, batch: Batch, encoder: str, channels_last: bool = False, compile: bool = False):
-    """Our step ``kind``; ``compile``: the networks through torch.compile, as `--compile` does."""
+def make_ours(kind: str, batch: Batch, encoder: str, channels_last: bool = False, compile: bool = False,
+              device=None, autocast=nullcontext):
+    """Our step ``kind``; ``compile``: the networks through torch.compile, as `--compile` does;
+    ``device``, ``autocast``: where and how the training loop runs it (default: the CPU's fp32)."""
     fmt = torch.channels_last if channels_last else torch.preserve_format
     wrap = torch.compile if compile else (lambda m: m)
-    raw_g = build_generator(GeneratorConfig(encoder=encoder)).to(memory_format=fmt)
+    raw_g = build_generator(GeneratorConfig(encoder=encoder)).to(device, memory_format=fmt)
     g = wrap(raw_g)
     if kind in ("unet_mix", "unet_l1", "unet_ssim"):
         cfg = {
@@ -226,31 +245,31 @@ def make_ours(kind: str, batch: Batch, encoder: str, channels_last: bool = False
             "unet_l1": _cfg("unet", l1=1, perceptual=0, ssim=0, alpha=1),
             "unet_ssim": _cfg("unet", l1=1, perceptual=0, ssim=1, alpha=1),
         }[kind]
-        losses = LossModules.build(cfg)
+        losses = LossModules.build(cfg).to(device)
         if compile:
             losses.compile_networks()
-        opt = torch.optim.Adam(raw_g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        return lambda: unet_step(g, opt, batch, losses, cfg, nullcontext)
+        opt = optimizer(torch.optim.Adam, raw_g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        return lambda: unet_step(g, opt, batch, losses, cfg, autocast)
     if kind in ("gan_terms", "gan_logged"):
         cfg = _cfg("gan", l1=100, perceptual=0, ssim=0, alpha=0, beta1=0.5, lr=2e-4)
     elif kind == "gan":
         cfg = _cfg("gan", l1=100, perceptual=0, ssim=0, alpha=1, beta1=0.5, lr=2e-4)
     else:
         raise SystemExit(f"unknown case {kind!r}; choose from {', '.join(CASES)}")
-    raw_d = build_discriminator(DiscriminatorConfig()).to(memory_format=fmt)
+    raw_d = build_discriminator(DiscriminatorConfig()).to(device, memory_format=fmt)
     d = wrap(raw_d)
-    opt_g = torch.optim.Adam(raw_g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-    opt_d = torch.optim.Adam(raw_d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
-    losses = LossModules.build(cfg)
+    opt_g = optimizer(torch.optim.Adam, raw_g.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = optimizer(torch.optim.Adam, raw_d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
+    losses = LossModules.build(cfg).to(device)
     if kind in ("gan", "gan_terms"):
-        return lambda: gan_step(g, d, opt_g, opt_d, batch, losses, cfg, nullcontext)
+        return lambda: gan_step(g, d, opt_g, opt_d, batch, losses, cfg, autocast)
 
-    vgg = PerceptualLoss(pretrained=False)
+    vgg = PerceptualLoss(pretrained=False).to(device)
     seen = {}
     raw_g.register_forward_hook(lambda m, args, out: seen.__setitem__("rgb", out.rgb))
 
     def step():
-        terms = gan_step(g, d, opt_g, opt_d, batch, losses, cfg, nullcontext)
+        terms = gan_step(g, d, opt_g, opt_d, batch, losses, cfg, autocast)
         with torch.no_grad():  # what the original logs, without its graph
             terms["perceptual"] = perceptual_loss(seen["rgb"].float(), batch.target, vgg.vgg)
             terms["ssim_loss"] = ssim_loss(seen["rgb"].float(), batch.target)
@@ -259,12 +278,52 @@ def make_ours(kind: str, batch: Batch, encoder: str, channels_last: bool = False
     return step
 
 
-def make_case(kind: str, batch: Batch, encoder: str, channels_last: bool = False, compile: bool = False):
+def make_case(kind: str, batch: Batch, encoder: str, channels_last: bool = False, compile: bool = False,
+              device=None, autocast=nullcontext):
     if kind == "original_unet":
-        return make_original_unet(batch, encoder)
+        return make_original_unet(batch, encoder, device)
     if kind == "original_gan":
-        return make_original_gan(batch, encoder)
-    return make_ours(kind, batch, encoder, channels_last, compile)
+        return make_original_gan(batch, encoder, device)
+    return make_ours(kind, batch, encoder, channels_last, compile, device, autocast)
+
+
+def is_original(kind: str) -> bool:
+    return kind.startswith("original_")
+
+
+def with_cudnn_benchmark(step, on: bool):
+    """``step`` with cudnn.benchmark set as its side runs: on for ours (as `train-*` sets it on
+    CUDA), off for the original's (torch's default). A flag read by each convolution call."""
+
+    def run():
+        torch.backends.cudnn.benchmark = on
+        return step()
+
+    return run
+
+
+def cuda_cases(args, device: torch.device) -> tuple[dict, dict[str, str]]:
+    """The cases on CUDA: ours under the training loop's settings, the original's in fp32.
+    Returns the steps and, per case, the precision it computes in."""
+    from clothes_extractor.train.distributed import device_settings
+
+    channels_last, autocast, _ = device_settings(device, _cfg("gan"))  # what `train-*` uses on CUDA
+
+    def on_device(batch: Batch, fmt) -> Batch:
+        return Batch(*(t.to(device, memory_format=fmt) for t in batch))
+
+    ours_fmt = torch.channels_last if channels_last else torch.contiguous_format
+    ours_batch = on_device(make_batch(args.bs, args.size), ours_fmt)
+    original_batch = on_device(make_batch(args.bs, args.size), torch.contiguous_format)
+    steps, precision = {}, {}
+    for kind in args.cases:
+        if is_original(kind):
+            step = make_case(kind, original_batch, args.encoder, device=device)
+            steps[kind], precision[kind] = with_cudnn_benchmark(step, False), "fp32"
+        else:
+            step = make_case(kind, ours_batch, args.encoder, channels_last, args.compile, device, autocast)
+            steps[kind], precision[kind] = with_cudnn_benchmark(step, True), "bf16"
+    return steps, precision
 
 
 def make_batch(bs: int, size: tuple[int, int], channels_last: bool = False) -> Batch:
@@ -283,17 +342,23 @@ def count_flops(step) -> int:
     return counter.get_total_flops()
 
 
-def run_rounds(steps: dict, *, rounds: int, n: int, warmup: int, log=None) -> dict[str, dict[str, list[float]]]:
-    """Alternate the cases: per round, each case runs ``n`` timed steps. Wall and CPU seconds per step."""
+def run_rounds(steps: dict, *, rounds: int, n: int, warmup: int, log=None, sync=None) -> dict[str, dict[str, list[float]]]:
+    """Alternate the cases: per round, each case runs ``n`` timed steps. Wall and CPU seconds per step.
+    ``sync`` (CUDA: torch.cuda.synchronize): called before a case's first timed step and after its
+    last, so the clock sees the queued GPU work; never inside a step."""
     for step in steps.values():
         for _ in range(warmup):
             step()
     times = {k: {"wall": [], "cpu": []} for k in steps}
     for r in range(rounds):
         for name, step in steps.items():
+            if sync:
+                sync()
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(n):
                 step()
+            if sync:
+                sync()
             times[name]["wall"].append((time.perf_counter() - wall) / n)
             times[name]["cpu"].append((time.process_time() - cpu) / n)
             if log:
@@ -347,7 +412,13 @@ def main() -> None:
                         help="our cases as `--compile` runs them: torch.compile of the networks and of the "
                              "perceptual loss's VGG (the originals stay eager, as the original project runs); "
                              "compilation happens in the warm-up steps; implies --no-flops")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: networks and batches on the GPU, ours under the training loop's CUDA settings "
+                             "(bf16 autocast, channels_last, cudnn.benchmark), the original's in fp32; "
+                             "--channels-last is then implied for ours")
     args = parser.parse_args()
+    if args.device == "cuda":
+        return main_cuda(args)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -377,6 +448,53 @@ def main() -> None:
             "pair; cpu_ratio: from CPU seconds, steadier on a shared machine). fraction_of_matmul_rate counts a "
             "step's FLOPs as direct convolutions and matmuls; oneDNN runs many 3x3 convolutions with fewer "
             "operations (Winograd), so a value above 1 means 'faster than the machine's matmul'."
+        ),
+    }, indent=2))
+
+
+def main_cuda(args) -> None:
+    """The same cases and rounds on the GPU; see the module docstring."""
+    if not torch.cuda.is_available():
+        print(json.dumps({"error": "no CUDA GPU: --device cuda needs one"}))
+        sys.exit(1)
+    device = torch.device("cuda")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    sizes = (4096, 8192)
+    peaks = {p: matmul_flops_per_s(sizes, device=device, dtype=dt) for p, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    steps, precision = cuda_cases(args, device)
+    flops = {kind: None if args.no_flops or args.compile else count_flops(step) for kind, step in steps.items()}
+    torch.cuda.synchronize()
+    started = time.perf_counter()
+    times = run_rounds(steps, rounds=args.rounds, n=args.steps, warmup=args.warmup, log=log, sync=torch.cuda.synchronize)
+    for p, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        peaks[p] = max(peaks[p], matmul_flops_per_s(sizes, device=device, dtype=dt))
+    cases = {}
+    for k in args.cases:
+        cases[k] = summarise(times[k], args.bs, flops[k], peaks[precision[k]])
+        cases[k]["precision"] = precision[k]
+    print(json.dumps({
+        "settings": {"device": "cuda", "batch": args.bs, "size": list(args.size), "encoder": args.encoder,
+                     "steps": args.steps, "warmup": args.warmup, "rounds": args.rounds,
+                     "ours": "the training loop's CUDA settings: bf16 autocast (losses fp32), channels_last, "
+                             "cudnn.benchmark on, fused Adam" + (", torch.compile" if args.compile else ""),
+                     "original": "fp32, contiguous, cudnn.benchmark off (torch's defaults), torch.optim.Adam",
+                     "compile": args.compile, "original_ssim": original_ssim()[0],
+                     "weights": "random (VGG16 and encoders)"},
+        "machine": {"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda, "torch": torch.__version__,
+                    "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                    "matmul_gflop_per_s": {p: round(v / 1e9, 1) for p, v in peaks.items()},
+                    "peak_memory_gib": round(torch.cuda.max_memory_allocated(device) / 2**30, 2),
+                    "seconds": round(time.perf_counter() - started, 1)},
+        "cases": cases,
+        "ratios": ratios(times),
+        "note": (
+            "ratio: ours / the original in samples/s, from the median seconds per step (by_round: each round's "
+            "pair), each case timed between torch.cuda.synchronize() calls around its steps. Ours compute in bf16 "
+            "(autocast), the original's in fp32 (cuDNN convolutions in TF32, torch's default): "
+            "fraction_of_matmul_rate is of the GPU's matmul rate in the case's own precision (the 'precision' key). "
+            "cpu_seconds_per_step: the host's time launching the kernels."
         ),
     }, indent=2))
 
