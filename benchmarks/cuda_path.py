@@ -14,6 +14,8 @@ already on the GPU: this measures compute, not loading (benchmarks/loader.py doe
 Needs a CUDA GPU; prints one JSON object.
 
     python benchmarks/cuda_path.py [--bs 32] [--steps 20] [--no-compile]
+    python benchmarks/cuda_path.py --device cpu --bs 1 --steps 1 --warmup 0 --extract-repeat 1 \
+        --sizes 64x64 --encoder resnet18 --no-compile     # a smoke test of the script on a CPU
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def _time_steps(step, steps: int) -> float:
-    for _ in range(3):  # warm-up: cudnn autotuning, compilation
+def _time_steps(step, steps: int, warmup: int = 3) -> float:
+    for _ in range(warmup):  # warm-up: cudnn autotuning, compilation
         step()
     _sync()
     start = time.perf_counter()
@@ -51,6 +53,8 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--sizes", nargs="+", default=["224x224", "512x384"])
     parser.add_argument("--device", default="cuda", help="cpu only to check the script itself")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per variant (cudnn autotuning, compilation)")
+    parser.add_argument("--extract-repeat", type=int, default=10, help="timed extractions per model size")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         print(json.dumps({"error": "no CUDA GPU: this benchmark measures the CUDA path"}))
@@ -95,7 +99,7 @@ def main() -> None:
                     opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
                     step = lambda: gan_step(g_run, d_run, opt_g, opt_d, batch, LossModules(None), cfg, autocast)  # noqa: E731
                 try:
-                    seconds = _time_steps(step, args.steps)
+                    seconds = _time_steps(step, args.steps, args.warmup)
                     results.append({"size": f"{h}x{w}", "step": kind, "variant": name, "batch": args.bs,
                                     "images_per_s": round(args.bs / seconds, 1), "ms_per_step": round(seconds * 1000, 2)})
                 except Exception as exc:  # report, go on with the other variants
@@ -134,11 +138,11 @@ def main() -> None:
             ex.extract(photo, mask)
             _sync()
             start = time.perf_counter()
-            for _ in range(10):
+            for _ in range(args.extract_repeat):
                 ex.extract(photo, mask)
             _sync()
             extract.append({"model_size": f"{size[0]}x{size[1]}", "load_s": round(load_s, 3),
-                            "per_photo_s": round((time.perf_counter() - start) / 10, 4)})
+                            "per_photo_s": round((time.perf_counter() - start) / args.extract_repeat, 4)})
     print(json.dumps({
         "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "none (cpu check run)", "torch": torch.__version__, "encoder": args.encoder,
         "train": results, "extract": extract,
