@@ -134,6 +134,8 @@ def test_ms_ssim_refuses_images_too_small_for_five_scales():
 def test_metrics_reject_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         M.ssim(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 33))
+    with pytest.raises(ValueError, match="same shape"):
+        M.ssim(torch.rand(2, 3, 32, 32), torch.rand(3, 3, 32, 32))
     with pytest.raises(ValueError, match="padding"):
         M.ms_ssim(torch.rand(1, 1, 176, 176), torch.rand(1, 1, 176, 176), padding="full")
 
@@ -150,6 +152,115 @@ def test_luminance_is_bt601_y():
     q = M.luminance(rgb, quantize=True)
     assert torch.allclose(q * 255, (q * 255).round(), atol=1e-4)
     assert torch.allclose(q[0, 0, 0, 0], torch.tensor(round(0.299 * 255) / 255))
+
+
+# --- the fast paths: float32, several batches against one reference, the reference once --------
+
+
+def _garments(b: int, h: int, w: int, seed: int) -> torch.Tensor:
+    """RGB images like catalogue garments: a structured shape on exact white (1.0)."""
+    img = _structured(b, 3, h, w, seed=seed)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+    shape = (xx.abs() < 0.6) & (yy.abs() < 0.8)
+    return torch.where(shape, img, torch.ones_like(img))
+
+
+def _kornia_float64_ssim(x, y):
+    """The previous SSIM: kornia's, float64."""
+    import kornia
+
+    return kornia.metrics.ssim(x.double(), y.double(), 11, max_val=1.0, eps=0.0, padding="valid").mean(dim=(1, 2, 3))
+
+
+def test_float32_ssim_and_ms_ssim_stay_within_1e_5_of_float64():
+    g = torch.Generator().manual_seed(4)
+    y = _garments(1, 192, 176, seed=1)
+    model = (0.85 * y + 0.1 * torch.rand(y.shape, generator=g)).clamp(0, 1)
+    for x in (model, torch.ones_like(y), torch.flip(y, dims=[-1])):  # a prediction, the white baseline, a mismatch
+        for lum in (False, True):
+            a, b = (M.luminance(x, quantize=True), M.luminance(y, quantize=True)) if lum else (x, y)
+            fast_ssim, fast_ms = M.ssim_ms_ssim(a, b)
+            assert fast_ssim.dtype == torch.float32
+            assert torch.allclose(fast_ssim.double(), _kornia_float64_ssim(a, b), atol=1e-5, rtol=0)
+            assert torch.allclose(fast_ms.double(), M.ms_ssim(a.double(), b.double()), atol=1e-5, rtol=0)
+            assert torch.allclose(M.ssim(a.double(), b.double()), _kornia_float64_ssim(a, b), atol=1e-12, rtol=0)
+
+
+def test_several_batches_against_one_reference_equal_one_at_a_time():
+    g = torch.Generator().manual_seed(5)
+    y = _garments(2, 176, 176, seed=2)
+    a = (y + 0.05 * torch.randn(y.shape, generator=g)).clamp(0, 1)
+    b = torch.rand(y.shape, generator=g)
+    white = torch.ones(1, *y.shape[1:])  # one image for all: scored against each reference image
+    fns = {"l1": M.l1, "psnr": M.psnr, "ssim": M.ssim, "ms_ssim": M.ms_ssim, **M.weight_free_metrics()}
+    for name, fn in fns.items():
+        together = fn([a, white, b], y)
+        assert together.shape == (3, 2), name
+        for k, x in enumerate((a, white.expand_as(y), b)):
+            assert torch.allclose(together[k], fn(x, y), atol=1e-6, rtol=0), name
+        assert torch.allclose(fn(torch.stack([a, b]), y), together[[0, 2]], atol=1e-6, rtol=0), name
+    for wrong in (torch.cat([a, a[:1]]), a[..., :-1]):  # 3 images against 2; a narrower image
+        with pytest.raises(ValueError, match="same shape"):
+            M.l1([a, wrong], y)
+
+
+@pytest.mark.parametrize("size", [(176, 176), (61, 45), (400, 390)], ids=lambda s: f"{s[1]}x{s[0]}")
+def test_weight_free_metrics_equal_piq(size):
+    """Also at odd sides (piq pads before halving) and past 384 px (FSIM pools 2x2 first)."""
+    piq = pytest.importorskip("piq")
+    h, w = size
+    y = _garments(1 if min(size) > 256 else 2, h, w, seed=3)
+    g = torch.Generator().manual_seed(6)
+    xs = [(0.9 * y + 0.1 * torch.rand(y.shape, generator=g)).clamp(0, 1), torch.ones_like(y), torch.rand(y.shape, generator=g)]
+    reference = {
+        "haarpsi": lambda x: piq.haarpsi(x, y, data_range=1.0, reduction="none"),
+        "ms_gmsd": lambda x: piq.multi_scale_gmsd(x, y, data_range=1.0, reduction="none", chromatic=False),
+        "fsim": lambda x: piq.fsim(x, y, data_range=1.0, reduction="none", chromatic=True),
+    }
+    if min(size) < 176:
+        del reference["fsim"]  # its phase congruency is meant for larger images (both agree, but it is slow to check)
+    for name, ref in reference.items():
+        ours = M.weight_free_metrics()[name](xs, y)
+        for k, x in enumerate(xs):
+            assert torch.allclose(ours[k], ref(x), atol=1e-5, rtol=0), (name, k, ours[k], ref(x))
+
+
+def test_lower_median_numpy_and_torch_paths_agree():
+    from clothes_extractor.metrics.perceptual import lower_median
+
+    t = torch.rand(3, 4, 1001)
+    t[0, 0, :500] = 0.5  # ties
+    for n in (1001, 1000):
+        a, b = lower_median(t[..., :n], use_numpy=True), lower_median(t[..., :n], use_numpy=False)
+        assert torch.equal(a, b) and torch.equal(a, t[..., :n].median(dim=-1).values)
+
+
+def _pyiqa_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """pyiqa 0.1.14.1's ``ssim`` (``SSIM(test_y_channel=True)``), transcribed: Y of YIQ x255
+    rounded, float64, MATLAB's fspecial window cast to float32, valid filtering, negative
+    contrast-structure clamped at 0 per pixel."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    lx, ly = ((x.float() * weights).sum(1, keepdim=True) * 255).round().double(), ((y.float() * weights).sum(1, keepdim=True) * 255).round().double()
+    r = torch.arange(11, dtype=torch.float64) - 5
+    win = torch.exp(-(r[:, None] ** 2 + r[None, :] ** 2) / (2 * 1.5**2))
+    win = (win / win.sum()).float().double().view(1, 1, 11, 11)
+    f = lambda t: torch.nn.functional.conv2d(t, win)  # noqa: E731
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = f(lx), f(ly)
+    cs = torch.relu((2 * (f(lx * ly) - mx * my) + c2) / (f(lx * lx) - mx**2 + f(ly * ly) - my**2 + c2))
+    return ((2 * mx * my + c1) / (mx**2 + my**2 + c1) * cs).mean(dim=(1, 2, 3))
+
+
+def test_paper_ssim_equals_pyiqa_where_no_contrast_structure_is_negative():
+    """The white baseline (no structure, so its contrast-structure is positive everywhere) and a
+    prediction close to the target score as pyiqa 0.1.14.1's code does, to 0.01 on the x100
+    scale. Where local structure is anti-correlated pyiqa clamps per pixel and ours does not
+    (documented in clothes_extractor.evaluation.protocol)."""
+    y = _garments(2, 192, 176, seed=8)
+    close = (0.95 * y + 0.02).clamp(0, 1)
+    for x in (torch.ones_like(y), close):
+        ours = M.ssim(M.luminance(x, quantize=True), M.luminance(y, quantize=True)) * 100
+        assert torch.allclose(ours.double(), _pyiqa_ssim(x, y) * 100, atol=0.01, rtol=0), (ours, _pyiqa_ssim(x, y) * 100)
 
 
 # --- FID ------------------------------------------------------------------------------------------
