@@ -43,3 +43,15 @@ def test_cpu_threads_sets_and_reports():
             cpu_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_retain_freed_memory_on_glibc():
+    import platform
+
+    from clothes_extractor.runtime import retain_freed_memory
+
+    expected = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert retain_freed_memory() is expected
+    big = torch.empty(64 << 20, dtype=torch.uint8)  # a block past glibc's default 32 MB threshold still works
+    big.fill_(1)
+    assert int(big[-1]) == 1

@@ -9,6 +9,7 @@ from clothes_extractor.errors import CheckpointError
 from clothes_extractor.evaluation.config import EvalConfig, EvalResult
 from clothes_extractor.evaluation.generator import evaluate_generator
 from clothes_extractor.evaluation.segmenter import evaluate_segmenter
+from clothes_extractor.runtime import retain_freed_memory
 
 
 def evaluate(cfg: EvalConfig, *, network=None, console=None, progress: bool = True) -> EvalResult:
@@ -16,6 +17,7 @@ def evaluate(cfg: EvalConfig, *, network=None, console=None, progress: bool = Tr
     metrics.json, per_image.csv and grid.png. ``network``: the LPIPS/DISTS/FID networks of a
     generator's evaluation (tests inject small ones)."""
     cfg.check()
+    retain_freed_memory()  # large CPU tensors reused instead of mapped afresh (faster evaluation)
     meta = read_meta(cfg.checkpoint)
     evaluators = {"generator": functools.partial(evaluate_generator, network=network), "segmenter": evaluate_segmenter}
     if meta.get("kind") not in evaluators:
