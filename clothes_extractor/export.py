@@ -198,7 +198,9 @@ def _named_outputs(model, names: list[str]):
             out = self.model(x)
             return tuple(getattr(out, n) for n in names)
 
-    return NamedOutputs()
+    # In eval mode as ``model`` is: the exporter restores the wrapper's mode after tracing, and a
+    # wrapper left in training mode would switch the caller's model to it too.
+    return NamedOutputs().train(model.training)
 
 
 def _channels(meta: dict[str, Any], model_config) -> dict[str, int]:
