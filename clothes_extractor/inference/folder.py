@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataError, OutputError
+from clothes_extractor.inference import device_pixels as dp
 from clothes_extractor.inference.extractor import Extractor
+from clothes_extractor.inference.mask import area_note, read_mask_for, require_garment
 from clothes_extractor.inference.output import ExtractConfig, check_output_folder, outputs_for, write_parse, write_result
 from clothes_extractor.inference.photo import IMAGE_EXTENSIONS, read_photo
 from clothes_extractor.inference.pipeline import photo_and_mask
@@ -79,7 +84,8 @@ def run_folder(
     overwrite: bool,
     progress: str | None = None,
 ) -> FolderReport:
-    """Every job: read, ``predict`` (a batch of inputs -> results, in order), ``write``.
+    """Every job: read, ``predict`` (a batch of inputs -> results, in order; a result that is a
+    ClothesExtractorError fails its photo only), ``write``.
     ``progress``: the label of a progress bar (None: none). Reading the next photos and writing
     the last results run in :data:`IO_THREADS` threads beside the model; each list of the
     report keeps the order of ``jobs``, as a sequential run would."""
@@ -110,6 +116,10 @@ def run_folder(
 
     def flush() -> None:
         for (job, _), result in zip(batch, predict([x for _, x in batch])):
+            if isinstance(result, ClothesExtractorError):  # this photo failed in the batch (device decode)
+                report.failed.append((job.id, str(result)))
+                advance(1)
+                continue
             writes.append((job, pool.submit(write, result, job)))
         batch.clear()
         settle(False)
@@ -128,6 +138,10 @@ def run_folder(
         if batch:
             flush()
         settle(True)
+        # Failures come from reading, the model's batch (a photo the device cannot decode) and
+        # writing: listed in the order of the jobs, as a sequential run lists them.
+        order = {job.id: k for k, job in enumerate(jobs)}
+        report.failed.sort(key=lambda failure: order.get(failure[0], -1))
     finally:
         # Ctrl-C or a stop: reads not started are dropped; writes under way finish (atomically).
         pool.shutdown(wait=True, cancel_futures=True)
@@ -188,6 +202,17 @@ def pair_folders(images: str | os.PathLike, masks: str | os.PathLike) -> tuple[l
 # --- the two commands' folder modes --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _DeviceItem:
+    """What a reading thread hands the device path: the photo's bytes (or PIL's pixels), its
+    garment mask and the mask's box on the host (None: the segmenter predicts it)."""
+
+    id: str
+    source: dp.PhotoSource
+    mask: np.ndarray | None = None
+    box: tuple[int, int, int, int] | None = None
+
+
 def extract_folder(
     extractor: Extractor,
     images: str | os.PathLike,
@@ -197,11 +222,18 @@ def extract_folder(
     *,
     progress: bool = False,
     segmenter: Segmenter | None = None,
+    pixels: str = "auto",
 ) -> FolderReport:
     """Every photo of ``images`` with its mask in ``masks`` -> ``out``, ``cfg.batch_size`` at a
     time through the model. With a ``segmenter``, a photo without a mask (or every photo, when
-    ``masks`` is None) gets the garment mask the segmenter predicts; a mask found still wins."""
+    ``masks`` is None) gets the garment mask the segmenter predicts; a mask found still wins.
+
+    ``pixels`` (:func:`~clothes_extractor.inference.device_pixels.choose_pixels`): ``host``
+    decodes, preprocesses and resizes with PIL in the reading and writing threads; ``device``
+    decodes the JPEGs and does that pixel work on the model's device, a batch at a time
+    (:mod:`~clothes_extractor.inference.device_pixels`); ``auto``: device on CUDA, else host."""
     started = time.perf_counter()
+    on_device = dp.choose_pixels(pixels, extractor.device) == "device"
     out = check_output_folder(out)
     if masks is None and segmenter is None:
         raise ConfigError("folder mode needs --masks DIR, or a segmenter (--segmenter) to predict the masks")
@@ -222,12 +254,59 @@ def extract_folder(
         found_notes.extend((sample_id, n) for n in notes if not n.startswith("mask read as a label map"))
         return prepared
 
+    def read_for_device(sample_id: str, photo_path: Path, mask_path: Path | None) -> _DeviceItem:
+        if mask_path is None and segmenter is None:
+            raise DataError(f"no mask for {photo_path.name} in {masks} (looked for {sample_id}.* and {sample_id}_mask.*)")
+        source = dp.read_source(photo_path)
+        if mask_path is None:  # the segmenter predicts it, a batch at a time on the device
+            return _DeviceItem(sample_id, source)
+        notes: list[str] = []
+        mask = read_mask_for(source.shape, photo_path, mask_path, extractor.labels, cfg.mask_kind, notes=notes)
+        found_notes.extend((sample_id, n) for n in notes if not n.startswith("mask read as a label map"))
+        return _DeviceItem(sample_id, source, mask, dp.mask_box(mask))
+
+    def predict_on_device(items: list[_DeviceItem]) -> list[Any]:
+        photos = dp.decode_sources([it.source for it in items], extractor.device)
+        results: list[Any] = [p if isinstance(p, DataError) else None for p in photos]
+        masks_of: list[tuple[np.ndarray, tuple[int, int, int, int]] | None] = [
+            None if it.mask is None else (it.mask, it.box) for it in items
+        ]
+        unmasked = [i for i, it in enumerate(items) if it.mask is None and results[i] is None]
+        for i, classes in zip(unmasked, dp.class_maps(segmenter, [photos[i] for i in unmasked])):
+            name = str(items[i].source.path)
+            try:
+                garment = require_garment(segmenter, classes, extractor.labels, name=name)
+            except DataError as exc:
+                results[i] = exc
+                continue
+            found_notes.append((items[i].id, "mask predicted by the segmenter"))
+            if (warning := area_note(garment)) is not None:
+                found_notes.append((items[i].id, warning))
+            masks_of[i] = (garment, dp.mask_box(garment))
+        todo = [i for i in range(len(items)) if results[i] is None]
+        if todo:
+            with torch.inference_mode():
+                pre, size = extractor.preprocess, extractor.source_size
+                x = torch.stack([dp.prepare_input(photos[i], masks_of[i][0], pre, masks_of[i][1]) for i in todo])
+                source = None if size is None else torch.stack(
+                    [dp.prepare_source(photos[i], masks_of[i][0], pre, size, masks_of[i][1]) for i in todo]
+                )
+                rgb, alpha = extractor.forward(dp.to_unit(x), None if source is None else dp.to_unit(source))
+                done = dp.to_catalogue_batch(rgb, alpha, pre.background, cfg.frame, extractor.scale)
+            for i, result in zip(todo, done):
+                results[i] = result
+        return results
+
     jobs = []
     for sample_id, photo_path, mask_path in pairs:
         paths = outputs_for(out, sample_id, cfg)
-        jobs.append(FolderJob(sample_id, paths, paths[0].parent, functools.partial(read, sample_id, photo_path, mask_path)))
+        reader = read_for_device if on_device else read
+        jobs.append(FolderJob(sample_id, paths, paths[0].parent, functools.partial(reader, sample_id, photo_path, mask_path)))
+    predict = predict_on_device if on_device else (
+        lambda xs: extractor.extract_many([x for x, _ in xs], frame=cfg.frame, batch_size=len(xs), sources=[s for _, s in xs])
+    )
     report = run_folder(
-        jobs, lambda xs: extractor.extract_many([x for x, _ in xs], frame=cfg.frame, batch_size=len(xs), sources=[s for _, s in xs]),
+        jobs, predict,
         lambda result, job: write_result(result, job.outputs, cfg),
         batch_size=cfg.batch_size, overwrite=cfg.overwrite, progress="extract" if progress else None,
     )
@@ -245,19 +324,32 @@ def segment_folder(
     overwrite: bool = False,
     batch_size: int = 8,
     progress: bool = False,
+    pixels: str = "auto",
 ) -> FolderReport:
-    """Every photo of ``images`` -> ``out/<stem>.png`` (palette PNG of the predicted parse)."""
+    """Every photo of ``images`` -> ``out/<stem>.png`` (palette PNG of the predicted parse).
+    ``pixels``: as :func:`extract_folder`'s (``device``: JPEGs decoded, fitted, and the logits
+    upsampled and argmaxed on the segmenter's device; the class maps copied back once a batch)."""
     started = time.perf_counter()
+    on_device = dp.choose_pixels(pixels, segmenter.device) == "device"
     out = check_output_folder(out)
     photos = images_by_stem(Path(images), "photo")
     if not photos:
         raise DataError(f"no photos in {images}")
+    reader = dp.read_source if on_device else read_photo
     jobs = [
-        FolderJob(i, [out / f"{i}.png"], out / f"{i}.png", functools.partial(read_photo, prefer(photos[i])))
+        FolderJob(i, [out / f"{i}.png"], out / f"{i}.png", functools.partial(reader, prefer(photos[i])))
         for i in sorted(photos)
     ]
+
+    def predict_on_device(sources: list[dp.PhotoSource]) -> list[Any]:
+        results: list[Any] = dp.decode_sources(sources, segmenter.device)
+        good = [i for i, r in enumerate(results) if not isinstance(r, DataError)]
+        for i, classes in zip(good, dp.class_maps(segmenter, [results[i] for i in good])):
+            results[i] = classes
+        return results
+
     report = run_folder(
-        jobs, lambda xs: segmenter.predict_many(xs, batch_size=len(xs)),
+        jobs, predict_on_device if on_device else (lambda xs: segmenter.predict_many(xs, batch_size=len(xs))),
         lambda classes, job: write_parse(segmenter, classes, job.target),
         batch_size=batch_size, overwrite=overwrite, progress="segment" if progress else None,
     )

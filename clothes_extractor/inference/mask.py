@@ -205,8 +205,8 @@ def same_aspect(mask_size: tuple[int, int], photo_size: tuple[int, int]) -> bool
     return abs(mh * pw / mw - ph) <= pw / mw + 1e-9 or abs(mw * ph / mh - pw) <= ph / mh + 1e-9
 
 
-def _fit_to_photo(mask: np.ndarray, photo: np.ndarray, mask_path, photo_path, notes: list[str]) -> np.ndarray:
-    (mh, mw), (ph, pw) = mask.shape, photo.shape[:2]
+def _fit_to_photo(mask: np.ndarray, photo_shape: tuple[int, ...], mask_path, photo_path, notes: list[str]) -> np.ndarray:
+    (mh, mw), (ph, pw) = mask.shape, photo_shape[:2]
     if (mh, mw) == (ph, pw):
         return mask
     if mh == 0 or mw == 0 or not same_aspect((mw, mh), (pw, ph)):
@@ -264,12 +264,26 @@ def read_pair(
     """(photo (H, W, 3) uint8, garment mask (H, W) bool), checked: same size (a mask of the
     photo's aspect ratio at another size is resized, nearest), mask not empty. ``notes`` gets
     how the mask was read, any resize and an area warning, in words."""
-    notes = [] if notes is None else notes
     photo = read_photo(photo_path)
+    return photo, read_mask_for(photo.shape[:2], photo_path, mask_path, labels, kind, notes=notes)
+
+
+def read_mask_for(
+    photo_shape: tuple[int, int],
+    photo_path: str | os.PathLike,
+    mask_path: str | os.PathLike,
+    labels: Sequence[int],
+    kind: str = "auto",
+    *,
+    notes: list[str] | None = None,
+) -> np.ndarray:
+    """The garment mask of :func:`read_pair` for a photo of ``photo_shape`` (H, W) not decoded
+    here (folder mode on a GPU decodes the photos there): the same reading, fit and checks."""
+    notes = [] if notes is None else notes
     mask_image = open_oriented(mask_path, "mask")
     mask, how = decode_garment_mask(mask_image, labels, kind, name=str(mask_path))
     notes.append(f"mask read as {how}")
-    mask = _fit_to_photo(mask, photo, mask_path, photo_path, notes)
+    mask = _fit_to_photo(mask, photo_shape, mask_path, photo_path, notes)
     if not mask.any():
         hint = ""
         parse = _parse_of(mask_image, how)
@@ -285,7 +299,7 @@ def read_pair(
     warning = area_note(mask)
     if warning:
         notes.append(warning)
-    return photo, mask
+    return mask
 
 
 def require_garment(segmenter, classes: np.ndarray, garment_labels: Sequence[int], *, name: str = "photo") -> np.ndarray:
