@@ -103,6 +103,12 @@ def read_source(path: str | os.PathLike) -> PhotoSource:
 def _decode_jpegs(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
     from torchvision.io import ImageReadMode, decode_jpeg
 
+    if device.type == "cuda":
+        # nvJPEG decodes on a stream of its own into blocks the caching allocator gives out on
+        # ours: a block freed while our queued kernels still read it could be overwritten
+        # (pytorch/vision#9606, meta-pytorch/torchcodec#1634). Drain our stream first; folder
+        # mode's previous batch ended in a copy to the host, so this waits for nothing there.
+        torch.cuda.current_stream(device).synchronize()
     # torchvision 0.29 marks its image decoders deprecated (in favour of TorchCodec, not
     # installed here); they are still the one nvjpeg binding: silence that warning only here.
     with warnings.catch_warnings():
