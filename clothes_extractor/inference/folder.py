@@ -3,6 +3,12 @@
 :func:`run_folder` reads each photo's input, runs the model ``batch_size`` at a time and writes
 each result atomically. A photo that cannot be read or written is recorded in the report with
 its reason and the others go on; outputs that exist are skipped unless ``overwrite``.
+
+With the model on CUDA, :func:`extract_folder` and :func:`segment_folder` do their pixel work
+there (``pixels="auto"``): the reading threads read each photo's bytes and its mask, the batch's
+JPEGs are decoded, preprocessed and brought to the catalogue frame on the GPU
+(:mod:`~clothes_extractor.inference.device_pixels`), and the writing threads encode. Elsewhere
+the host path (PIL in the threads) runs as before.
 """
 
 from __future__ import annotations

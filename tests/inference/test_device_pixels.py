@@ -7,7 +7,6 @@ most (PIL's 8-bit resampling against torch's float one, rounded the same way).""
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -194,11 +193,29 @@ def test_decode_photos_matches_read_photo(samples, tmp_path):
 # --- folders -------------------------------------------------------------------------------------
 
 
-def test_auto_is_host_on_the_cpu():
+def test_auto_is_host_on_the_cpu(generator, samples, tmp_path, monkeypatch):
     assert dp.choose_pixels("auto", "cpu") == "host"
     assert dp.choose_pixels("device", "cpu") == "device"
     with pytest.raises(ConfigError):
         dp.choose_pixels("gpu", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert dp.choose_pixels("auto", "cuda") == "device" and dp.choose_pixels("auto", "cuda:1") == "device"
+    assert dp.choose_pixels("auto", "cpu") == "host" and dp.choose_pixels("host", "cuda") == "host"
+    monkeypatch.undo()
+    # a CPU model's folder run never touches the device path
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    shutil.copy(samples[0][1], images / "a.jpg")
+    shutil.copy(samples[0][2], masks / "a.png")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the device path ran on a CPU model")
+
+    monkeypatch.setattr(dp, "read_source", refuse)
+    monkeypatch.setattr(dp, "decode_sources", refuse)
+    report = extract_folder(generator, images, masks, tmp_path / "out", ExtractConfig())
+    assert report.done == ["a"]
 
 
 @pytest.fixture()
