@@ -168,7 +168,7 @@ def test_cached_weights_with_more_input_channels_adapt_the_first_conv(caches):
     expected.set_in_channels(4, pretrained=True)
     assert all(torch.equal(v, expected.state_dict()[k]) for k, v in gen.unet.encoder.state_dict().items())
     assert not torch.equal(gen.unet.encoder.conv1.weight, reference.encoder.conv1.weight)
-    rgb, alpha = gen(torch.zeros(1, 4, 64, 64))
+    rgb = gen(torch.zeros(1, 4, 64, 64)).rgb
     assert rgb.shape == (1, 3, 64, 64)
 
 
