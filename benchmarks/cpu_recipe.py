@@ -4,7 +4,8 @@ The default models: a resnet18 UNet at 256x192 (H x W), trained with L1 + SSIM +
 (``unet_ssim``) or as the pix2pix GAN (``gan``); no VGG term. Sections (``--sections``):
 
   threads   whole processes, alternating: 1 thread; 2 threads as libgomp starts by default
-            (idle threads spin-wait); 2 threads with OMP_WAIT_POLICY=PASSIVE (idle threads sleep).
+            (idle threads spin-wait); 2 threads with OMP_WAIT_POLICY=PASSIVE (idle threads sleep);
+            2 threads spinning briefly, then sleeping (GOMP_SPINCOUNT=10000).
             The wait policy is read when torch loads, so each variant is its own process.
   layout    contiguous (NCHW) against channels_last networks and batches, in one process, alternating
   batch     samples/s at batch 8, 16 and 32, alternating
@@ -63,6 +64,8 @@ def section_threads(args) -> dict:
         "threads_1": ({}, 1),
         "threads_2_spin": ({"OMP_WAIT_POLICY": "ACTIVE"}, 2),
         "threads_2_passive": ({"OMP_WAIT_POLICY": "PASSIVE"}, 2),
+        # libgomp's default policy with a short spin (GOMP_SPINCOUNT) before sleeping
+        "threads_2_short_spin": ({"OMP_WAIT_POLICY": "", "GOMP_SPINCOUNT": "10000"}, 2),
     }
     out = {}
     for kind in args.kinds:

@@ -9,16 +9,25 @@ import sys
 import pytest
 import torch
 
-from clothes_extractor.runtime import OPENMP_DEFAULTS, cpu_threads, prefer_passive_openmp
+from clothes_extractor.runtime import OPENMP_DEFAULTS, cpu_threads, openmp_wait, prefer_short_spin
 
 
-def test_passive_wait_policy_is_set_only_where_the_user_chose_nothing():
+def test_the_short_spin_is_set_only_where_the_user_chose_no_wait_policy():
     env: dict[str, str] = {}
-    assert prefer_passive_openmp(env) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert prefer_short_spin(env) == {"GOMP_SPINCOUNT": "10000"}
     assert env == OPENMP_DEFAULTS
-    user = {"OMP_WAIT_POLICY": "ACTIVE"}
-    assert prefer_passive_openmp(user) == {}
-    assert user == {"OMP_WAIT_POLICY": "ACTIVE"}
+    for user in ({"OMP_WAIT_POLICY": "PASSIVE"}, {"GOMP_SPINCOUNT": "0"}):
+        chosen = dict(user)
+        assert prefer_short_spin(chosen) == {}
+        assert chosen == user
+
+
+def test_the_wait_setting_reads_in_words(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
+    assert openmp_wait() == "GOMP_SPINCOUNT 10000"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    assert openmp_wait() == "libgomp's default wait"
 
 
 def test_the_command_sets_it_before_torch_loads():
@@ -27,11 +36,11 @@ def test_the_command_sets_it_before_torch_loads():
         "import sys; sys.argv = ['clothes-extractor', '--version']\n"
         "from clothes_extractor import cli\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
-        "import os; print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))"
+        "import os; print('torch' in sys.modules, os.environ.get('GOMP_SPINCOUNT'))"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
-    assert out.stdout.split()[-2:] == ["False", "PASSIVE"]
+    assert out.stdout.split()[-2:] == ["False", "10000"]
 
 
 def test_cpu_threads_sets_and_reports():

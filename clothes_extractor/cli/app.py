@@ -95,7 +95,7 @@ def _main(
 
 
 def main() -> None:
-    from clothes_extractor.runtime import prefer_passive_openmp
+    from clothes_extractor.runtime import prefer_short_spin
 
-    prefer_passive_openmp()  # before any command imports torch (see clothes_extractor.runtime)
+    prefer_short_spin()  # before any command imports torch (see clothes_extractor.runtime)
     app()

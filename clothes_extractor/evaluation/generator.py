@@ -124,7 +124,7 @@ def evaluate_generator(
     device = resolve_device(cfg.device)
     # Scored with the margins of the data set's own garment images (what `extract` would draw
     # for that catalogue).
-    extractor = load_extractor(ckpt, device).with_catalogue(as_split(selection.split_dir).layout.garment_width)
+    extractor = load_extractor(ckpt, device).batched_on_cpu().with_catalogue(as_split(selection.split_dir).layout.garment_width)
     if network is None:
         network = M.network_metrics(device) if cfg.network_metrics else M.NetworkMetrics.disabled("--no-network-metrics")
     mask_free = MaskFree.load(cfg.segmenter, extractor) if cfg.segmenter is not None else None

@@ -74,13 +74,14 @@ def _missing_file(path: Path, url: str, what: str) -> NotComputed:
 def lpips_metric(device: torch.device | str = "cpu") -> PerImageFn | NotComputed:
     """LPIPS (AlexNet, v0.1, as pyiqa's ``lpips``) from torchmetrics, which ships the linear
     layers; the AlexNet ImageNet weights must be in the torch hub cache."""
+    # The weights first: without them importing torchmetrics (0.7 s) would be for nothing.
+    path = _hub_dir() / ALEXNET_FILE
+    if not path.is_file():
+        return _missing_file(path, ALEXNET_URL, "LPIPS")
     try:
         from torchmetrics.functional.image.lpips import _LPIPS
     except Exception:  # noqa: BLE001 - absent or an incompatible version
         return NotComputed("torchmetrics (with its LPIPS) is not installed", "pip install torchmetrics torchvision")
-    path = _hub_dir() / ALEXNET_FILE
-    if not path.is_file():
-        return _missing_file(path, ALEXNET_URL, "LPIPS")
     try:
         net = _LPIPS(pretrained=True, net="alex").to(device).eval()
     except Exception as exc:  # noqa: BLE001

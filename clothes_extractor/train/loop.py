@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import time
@@ -36,6 +35,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from clothes_extractor.errors import ClothesExtractorError
 from clothes_extractor.fileio import save_image
+from clothes_extractor.runtime import openmp_wait
 from clothes_extractor.train.config import DEFAULT_BATCH_SIZE, SYNC_EVERY, LoopConfig
 from clothes_extractor.train.distributed import (
     Dist,
@@ -244,7 +244,7 @@ class _Run:
     def announce(self, n_train: int, n_val: int) -> None:
         ctx, cfg = self.ctx, self.cfg
         procs = f", {ctx.world} processes x batch {cfg.batch_size}" if ctx.active else ""
-        cpu = "" if ctx.device.type == "cuda" else f" ({self.threads} threads, OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')})"
+        cpu = "" if ctx.device.type == "cuda" else f" ({self.threads} threads, {openmp_wait()})"
         self.say(
             f"training {self.task.kind} on {n_train} samples, validating on {n_val}, "
             f"device {ctx.device}{cpu}{procs}, run {self.run}"
