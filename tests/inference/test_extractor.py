@@ -160,3 +160,24 @@ def test_margins_name_the_data_sets_conventions():
     assert margins_width("none") is None and margins_width("dresscode") is None  # as the model learned
     with pytest.raises(ConfigError, match="--margins 'zalando' is not one of viton-hd, viton, dresscode, none"):
         margins_width("zalando")
+
+
+def test_batched_on_cpu_puts_a_multithreaded_cpu_model_in_channels_last_with_the_same_outputs(tmp_path):
+    from tests.inference.conftest import write_generator
+
+    from clothes_extractor.inference.extractor import load_extractor
+
+    path = write_generator(tmp_path / "g.safetensors", framing="fill")
+    plain, fast = load_extractor(path), load_extractor(path)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert fast.batched_on_cpu().model.unet.encoder.conv1.weight.is_contiguous()  # one thread: unchanged
+        torch.set_num_threads(2)
+        assert fast.batched_on_cpu() is fast
+        assert fast.model.unet.encoder.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    finally:
+        torch.set_num_threads(before)
+    x = torch.rand(3, 3, *plain.preprocess.size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    (rgb0, a0), (rgb1, a1) = plain.forward(x), fast.forward(x)
+    assert torch.allclose(rgb0, rgb1, atol=1e-4) and torch.allclose(a0, a1, atol=1e-4)
