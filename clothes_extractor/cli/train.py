@@ -28,7 +28,7 @@ _AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", min=0, help="Weig
 _AugmentOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)]
 _BackgroundOpt = Annotated[Optional[str], typer.Option("--background", help="white, black or R,G,B: the catalogue background [default: white].", rich_help_panel=_TRAIN_PANEL)]
 _BsOpt = Annotated[Optional[int], typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes) [default: 32 on CUDA, 8 on a CPU].", rich_help_panel=_RUN_PANEL)]
-_CompileOpt = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the networks [default: on a CPU for runs of 2,000 steps or more, where g++ exists: 1.2-1.6x faster steps after about a minute of compiling; off on CUDA].", rich_help_panel=_RUN_PANEL)]
+_CompileOpt = Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the networks [default: on a CPU for runs of 2,000 steps or more, where g++ exists: 1.2-1.6x faster steps after about a minute of compiling; on CUDA for runs of 5,000 steps or more].", rich_help_panel=_RUN_PANEL)]
 _ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads [default: the machine's cores; idle threads spin briefly, then sleep: GOMP_SPINCOUNT=10000 unless a wait policy is set].", rich_help_panel=_RUN_PANEL)]
 _DataOpt = Annotated[Path, typer.Option("--data", help="Data set root with train/ and the lists from `split`.", rich_help_panel=_TRAIN_PANEL)]
 _DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu or cuda [default: auto].", rich_help_panel=_RUN_PANEL)]
@@ -130,8 +130,9 @@ epoch validates (L1, SSIM, PSNR), appends to `RUN/metrics.jsonl`, draws
 `RUN/samples/epoch_NNN.png` (input | prediction | target) and saves `RUN/last.safetensors` and
 `RUN/best.safetensors` (lowest validation L1). Ctrl-C saves a resumable checkpoint;
 `--resume RUN` continues exactly where it stopped. Uses CUDA when available (bf16 autocast,
-channels_last); on a CPU: fp32, `--threads` threads with sleeping idle threads
-(idle threads spin briefly, then sleep: GOMP_SPINCOUNT=10000 unless set), batch 8 unless `--bs`, torch.compile for runs of 2,000 steps or more (`--no-compile` to skip).
+channels_last, batch 32, torch.compile for runs of 5,000 steps or more); on a CPU: fp32,
+`--threads` threads (idle threads spin briefly, then sleep: GOMP_SPINCOUNT=10000 unless set),
+batch 8 unless `--bs`, torch.compile for runs of 2,000 steps or more (`--no-compile` to skip).
 
 Several GPUs: `torchrun --nproc_per_node=N --no-python clothes-extractor train-gan ...` trains with DDP
 (NCCL; gloo on CPU); `--bs` is per process; only rank 0 writes. The discriminator's batch norm

@@ -399,10 +399,14 @@ def test_resolve_compile():
     assert distributed.resolve_compile(True, cpu, 1) == (True, "compiling the networks (--compile)")
     assert distributed.resolve_compile(False, cpu, 10 * n) == (False, "")
     assert distributed.resolve_compile(None, cpu, n - 1) == (False, "")
-    assert distributed.resolve_compile(None, cuda, 10 * n) == (False, "")  # not measured on CUDA: opt-in
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(distributed, "_cxx_compiler", lambda: "g++")
         assert distributed.resolve_compile(None, cpu, n)[0] is True
+        m = distributed.COMPILE_AUTO_MIN_STEPS_CUDA
+        assert distributed.resolve_compile(None, cuda, m - 1) == (False, "")
+        compile, why = distributed.resolve_compile(None, cuda, m)
+        assert compile is True and "on the GPU" in why
+        assert distributed.resolve_compile(None, torch.device("mps"), 10 * m) == (False, "")
         mp.setattr(distributed, "_cxx_compiler", lambda: None)
         compile, why = distributed.resolve_compile(None, cpu, n)
         assert compile is False and "no C++ compiler" in why
