@@ -16,7 +16,9 @@ exactly as training saves one, then:
 - ``default_models``: seconds per photo of the shipped default generator through
   ``inference.pipeline.extract_file`` (what `extract` runs: read, mask, model, finish, write),
   with the photo's mask and without one (the default segmenter predicts it first), alternated
-  for ``--repeat`` rounds after a warm-up of each; models loaded once, load time apart.
+  for ``--repeat`` rounds after a warm-up of each; models loaded once, load time apart. Each
+  ``--compare CHECKPOINT`` generator is timed the same way, alternating with the default, with
+  its ``<stem>_with_mask_over_default`` ratios.
 - ``backends`` (unless ``--no-backends``): seconds per photo and peak memory of the shipped
   default generator under torch eager, torch channels_last, onnxruntime fp32 and static int8,
   at ``--batches`` and ``--threads``,
@@ -132,6 +134,8 @@ def bench_size(size, args, photo_path: Path, mask_path: Path, tmp: Path) -> dict
 
 
 def bench_default_models(args, photo_path: Path, mask_path: Path, tmp: Path) -> dict:
+    """The shipped models (and each ``--compare`` generator, e.g. a warp run) through
+    ``extract_file``, with and without a mask, every case alternating within each round."""
     from clothes_extractor import pretrained
     from clothes_extractor.inference.pipeline import extract_file
     from clothes_extractor.inference.segmenter import load_segmenter
@@ -141,11 +145,12 @@ def bench_default_models(args, photo_path: Path, mask_path: Path, tmp: Path) -> 
     extractor = load_extractor(pretrained.resolve(None, "generator"), device)
     segmenter = load_segmenter(pretrained.resolve(None, "segmenter"), device)
     load_s = time.perf_counter() - t
+    generators = {"": extractor} | {f"{Path(c).name if Path(c).is_dir() else Path(c).stem}_": load_extractor(c, device) for c in args.compare}
     cfg = ExtractConfig(overwrite=True)
-    cases = {
-        "with_mask": lambda: extract_file(extractor, photo_path, mask_path, tmp / "a.jpg", cfg),
-        "without_mask": lambda: extract_file(extractor, photo_path, None, tmp / "b.jpg", cfg, segmenter=segmenter),
-    }
+    cases = {}
+    for prefix, ex in generators.items():
+        cases[f"{prefix}with_mask"] = lambda ex=ex: extract_file(ex, photo_path, mask_path, tmp / "a.jpg", cfg)
+        cases[f"{prefix}without_mask"] = lambda ex=ex: extract_file(ex, photo_path, None, tmp / "b.jpg", cfg, segmenter=segmenter)
     times: dict[str, list[float]] = {k: [] for k in cases}
     for run in cases.values():
         run()  # warm-up
@@ -157,6 +162,9 @@ def bench_default_models(args, photo_path: Path, mask_path: Path, tmp: Path) -> 
             times[name].append(time.perf_counter() - t)
     out = {f"{k}_per_photo_s": round(statistics.median(v), 4) for k, v in times.items()}
     out["segmenter_share_s"] = round(out["without_mask_per_photo_s"] - out["with_mask_per_photo_s"], 4)
+    for prefix in list(generators)[1:]:
+        for case in ("with_mask", "without_mask"):
+            out[f"{prefix}{case}_over_default"] = round(out[f"{prefix}{case}_per_photo_s"] / out[f"{case}_per_photo_s"], 3)
     return {"load_both_s": round(load_s, 4), **out}
 
 
@@ -176,6 +184,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts of the backend comparison")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8], help="batch sizes of the backend comparison")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of the backend comparison")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="CHECKPOINT",
+                        help="generators timed beside the shipped default through extract (e.g. a warp run), with *_over_default ratios")
     args = parser.parse_args()
 
     photo = args.photo or REAL_SPLIT / "image" / f"{args.sample}.jpg"
