@@ -60,12 +60,28 @@ def preprocess_input(
             f"{name}: mask is {mask.shape[1]}x{mask.shape[0]} but the photo is "
             f"{photo.shape[1]}x{photo.shape[0]}; they must be the same size"
         )
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
+    found = mask_box(mask)
+    if found is None:
         raise DataError(f"{name}: the garment mask is empty (no pixel of the garment)")
-    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    y0, y1, x0, x1 = found
     crop = photo[y0:y1, x0:x1].copy()
     crop[~mask[y0:y1, x0:x1]] = cfg.background
+    box = resized_crop_size(found, photo.shape[:2], cfg)
+    return np.asarray(_paste_centred(Image.fromarray(crop), box, cfg.size, cfg.background))
+
+
+def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1): the bounding box of a (H, W) bool garment mask; None if it is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def resized_crop_size(box: tuple[int, int, int, int], photo_size: tuple[int, int], cfg: PreprocessConfig) -> tuple[int, int]:
+    """(w, h) the garment's crop ``box`` (:func:`mask_box`) of a photo of ``photo_size`` (H, W)
+    is resized to in the model frame, before it is pasted centred (:func:`preprocess_input`)."""
+    y0, y1, x0, x1 = box
     h, w = cfg.size
     if cfg.framing == "fill":
         # The crop fills the model frame (aspect kept), as the garment fills its catalogue image.
@@ -73,9 +89,8 @@ def preprocess_input(
     else:
         # "photo": the crop sits centred on a canvas of the photo's size, padded to the model's
         # aspect ratio, so the garment keeps its size relative to the photo frame.
-        scale = min(w / photo.shape[1], h / photo.shape[0])
-    box = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-    return np.asarray(_paste_centred(Image.fromarray(crop), box, cfg.size, cfg.background))
+        scale = min(w / photo_size[1], h / photo_size[0])
+    return max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
 
 
 def preprocess_target(cloth: np.ndarray, cloth_mask: np.ndarray, cfg: PreprocessConfig) -> tuple[np.ndarray, np.ndarray]:

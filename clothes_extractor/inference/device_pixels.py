@@ -36,11 +36,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from clothes_extractor.config import PreprocessConfig
-from clothes_extractor.data.segmentation import crop_to_photo
-from clothes_extractor.data.transforms import content_box
+from clothes_extractor.data.transforms import content_box, mask_box, resized_crop_size
 from clothes_extractor.errors import ConfigError, DataError
 from clothes_extractor.inference.extractor import CATALOGUE_FRAME, ExtractResult
 from clothes_extractor.inference.photo import read_photo
+from clothes_extractor.inference.segmenter import Segmenter
 
 PIXELS: tuple[str, ...] = ("auto", "host", "device")
 EXIF_ORIENTATION = 0x0112
@@ -210,14 +210,6 @@ def _canvas(channels: int, size: tuple[int, int], fill, device: torch.device, ba
 # --- the generator's input -----------------------------------------------------------------------
 
 
-def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1): the bounding box of a (H, W) bool mask, on the host; None if empty."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return None
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
 def prepare_input(
     photo: torch.Tensor, mask: np.ndarray | torch.Tensor, cfg: PreprocessConfig,
     box: tuple[int, int, int, int] | None = None, *, name: str = "photo",
@@ -241,8 +233,7 @@ def prepare_input(
     background = _colour(cfg.background, 3, device)
     crop = torch.where(inside.to(device, non_blocking=True), photo[:, y0:y1, x0:x1], background)
     h, w = cfg.size
-    scale = min(w / (x1 - x0), h / (y1 - y0)) if cfg.framing == "fill" else min(w / W, h / H)
-    bw, bh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+    bw, bh = resized_crop_size(box, (H, W), cfg)
     resized = crop if (bw, bh) == (x1 - x0, y1 - y0) else pil_resize(crop, (bh, bw), "bilinear")
     return paste(_canvas(3, (h, w), cfg.background, device), resized, (w - bw) // 2, (h - bh) // 2)
 
@@ -316,11 +307,8 @@ def fit_photo(photo: torch.Tensor, size: tuple[int, int], fill=(255, 255, 255)) 
     return paste(_canvas(3, tuple(size), tuple(fill), photo.device), resized, left, top)
 
 
-def finish_classes(logits: torch.Tensor, frame: tuple[int, int]) -> torch.Tensor:
-    """:meth:`Segmenter.finish` on the logits' device: (C, h, w) -> (H, W) uint8 class ids."""
-    box = crop_to_photo(logits, tuple(frame))[None]
-    up = F.interpolate(box, size=tuple(frame), mode="bilinear", align_corners=False)
-    return up[0].argmax(0).to(torch.uint8)
+# :meth:`Segmenter.finish`'s crop, upsample and argmax on the logits' device: (C, h, w) -> (H, W) uint8.
+finish_classes = Segmenter.finish_on_device
 
 
 @torch.inference_mode()

@@ -72,14 +72,19 @@ class Segmenter:
         return self.model(x).float().cpu()
 
     @staticmethod
-    def finish(logits: torch.Tensor, frame: tuple[int, int]) -> np.ndarray:
-        """(C, h, w) model-frame logits -> (H, W) uint8 class ids for a photo of ``frame``:
-        padding cropped, logits upsampled bilinearly, argmax."""
-        box = crop_to_photo(logits, frame)[None]
+    def finish_on_device(logits: torch.Tensor, frame: tuple[int, int]) -> torch.Tensor:
+        """(C, h, w) model-frame logits -> (H, W) uint8 class ids for a photo of ``frame``, on
+        the logits' device: padding cropped, logits upsampled bilinearly, argmax."""
+        box = crop_to_photo(logits, tuple(frame))[None]
         up = F.interpolate(box, size=tuple(frame), mode="bilinear", align_corners=False)
         # Classes last before the argmax: over a contiguous innermost axis it runs 2.2x faster
         # at 768x1024 than over the strided first one (same values, same first-max ties).
-        return up[0].permute(1, 2, 0).contiguous().argmax(-1).to(torch.uint8).numpy()
+        return up[0].permute(1, 2, 0).contiguous().argmax(-1).to(torch.uint8)
+
+    @staticmethod
+    def finish(logits: torch.Tensor, frame: tuple[int, int]) -> np.ndarray:
+        """:meth:`finish_on_device` of CPU logits, as a numpy array."""
+        return Segmenter.finish_on_device(logits, frame).numpy()
 
     def predict(self, photo: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 photo -> (H, W) uint8 class ids of :attr:`label_set`, the photo's size."""
