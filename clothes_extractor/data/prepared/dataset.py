@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from clothes_extractor.config import PreprocessConfig
 from clothes_extractor.data.dataset import make_item
-from clothes_extractor.data.prepared_files import (
+from clothes_extractor.data.prepared.files import (
     ARRAY_FILES,
     MANIFEST,
     IdsArg,

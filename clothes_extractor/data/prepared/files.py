@@ -1,7 +1,7 @@
 """The files of a prepared cache: names, the cache key, the manifest and staleness.
 
-See :mod:`clothes_extractor.data.prepared` for what a cache is; `prepared_build` writes one and
-`prepared_dataset` reads one.
+See :mod:`clothes_extractor.data.prepared` for what a cache is; its ``build`` module writes one
+and its ``dataset`` module reads one.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
-from clothes_extractor.data.prepared_dataset import PreparedDataset
-from clothes_extractor.data.prepared_files import ARRAY_FILES
+from clothes_extractor.data.prepared.dataset import PreparedDataset
+from clothes_extractor.data.prepared.files import ARRAY_FILES
 from clothes_extractor.errors import ConfigError
 
 

@@ -48,10 +48,10 @@ Example::
         batch = batch_to_device(raw, device)   # input (B, 3, 224, 224) float in [-1, 1], ...
 """
 
-from clothes_extractor.data.prepared_batches import batch_loader, batch_to_device, to_model_range
-from clothes_extractor.data.prepared_build import check_out, prepare_dataset
-from clothes_extractor.data.prepared_dataset import PreparedDataset, open_prepared
-from clothes_extractor.data.prepared_files import (
+from clothes_extractor.data.prepared.batches import batch_loader, batch_to_device, to_model_range
+from clothes_extractor.data.prepared.build import check_out, prepare_dataset
+from clothes_extractor.data.prepared.dataset import PreparedDataset, open_prepared
+from clothes_extractor.data.prepared.files import (
     ARRAY_FILES,
     FORMAT,
     IDS_FILE,

@@ -23,8 +23,8 @@ import numpy as np
 
 from clothes_extractor import __version__
 from clothes_extractor.config import PreprocessConfig
-from clothes_extractor.data.prepared_dataset import PreparedDataset
-from clothes_extractor.data.prepared_files import (
+from clothes_extractor.data.prepared.dataset import PreparedDataset
+from clothes_extractor.data.prepared.files import (
     ARRAY_FILES,
     FORMAT,
     IDS_FILE,
