@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from clothes_extractor.runtime import resolve_device
+# The process group's helpers live a floor down, shared with folder mode; imported from here too.
+from clothes_extractor.distributed import Dist, all_reduce, barrier, close_distributed, init_distributed
 from clothes_extractor.train.config import LoopConfig
+
+__all__ = [
+    "Dist", "all_reduce", "average_buffers", "barrier", "close_distributed", "device_settings", "init_distributed",
+    "reduce_sums", "resolve_compile", "wrap",
+]
 
 
 # channels_last on the CPU: measured on the default models' recipe (resnet18 UNet, 256x192,
@@ -42,56 +47,6 @@ def device_settings(device: torch.device, cfg: LoopConfig):
     return CPU_CHANNELS_LAST, nullcontext, cpu_threads(cfg.threads)
 
 
-@dataclass(frozen=True)
-class Dist:
-    """This process's place in a (possibly single-process) run."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device_name: str) -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return Dist(0, 1, resolve_device(device_name))
-    import torch.distributed as dist
-
-    device = resolve_device(device_name)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size(), device)
-
-
-def close_distributed(ctx: Dist) -> None:
-    if ctx.active:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def all_reduce(tensor: torch.Tensor, ctx: Dist) -> torch.Tensor:
-    if ctx.active:
-        import torch.distributed as dist
-
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
 def average_buffers(modules: dict[str, nn.Module], ctx: Dist) -> None:
     """Average floating buffers (batch-norm running statistics) across processes.
 
@@ -105,13 +60,6 @@ def average_buffers(modules: dict[str, nn.Module], ctx: Dist) -> None:
         for buf in m.buffers():
             if buf.is_floating_point():
                 all_reduce(buf.data, ctx).div_(ctx.world)
-
-
-def barrier(ctx: Dist) -> None:
-    if ctx.active:
-        import torch.distributed as dist
-
-        dist.barrier()
 
 
 def reduce_sums(sums: dict[str, torch.Tensor], ctx: Dist) -> dict[str, torch.Tensor]:
