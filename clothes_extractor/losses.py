@@ -306,6 +306,43 @@ class AlphaLoss(nn.Module):
         return alpha_loss(alpha_logit, mask)
 
 
+def alpha_dice_loss(alpha_logit: torch.Tensor, mask: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """Soft Dice loss of the alpha (sigmoid of the logit) against the garment mask, per image.
+
+    BCE weighs every pixel alike, so a garment that fills a small part of the frame, or a
+    sleeve, costs little when missed; Dice scores the outline as a shape, like the IoU the
+    outline is judged by.
+
+    Args:
+        alpha_logit: (B, 1, H, W), unbounded.
+        mask: (B, 1, H, W) in [0, 1].
+        eps: smoothing, so an empty mask and an empty alpha agree (loss 0).
+
+    Returns:
+        scalar in [0, 1]: 1 - mean over images of 2|a m| / (|a| + |m|).
+    """
+    _check_same_shape(alpha_logit, mask, "alpha_logit and mask")
+    a = torch.sigmoid(alpha_logit).flatten(1)
+    m = mask.to(a.dtype).flatten(1)
+    dice = (2 * (a * m).sum(1) + eps) / (a.sum(1) + m.sum(1) + eps)
+    return 1 - dice.mean()
+
+
+class AlphaDiceLoss(nn.Module):
+    """Module form of :func:`alpha_dice_loss`."""
+
+    def forward(self, alpha_logit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return alpha_dice_loss(alpha_logit, mask)
+
+
+def masked_l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error of (B, C, H, W) ``pred`` against ``target`` where (B, 1, H, W)
+    ``mask`` (in [0, 1]) says, averaged over the mask's area (0 for an empty mask)."""
+    _check_same_shape(pred, target)
+    weight = mask.to(pred.dtype)
+    return ((pred - target).abs().mean(dim=1, keepdim=True) * weight).sum() / weight.sum().clamp_min(1.0)
+
+
 # ---------------------------------------------------------------------------- Segmentation
 
 

@@ -25,6 +25,7 @@ _RUN_PANEL = "Run"
 
 # Options shared by the training commands: one definition, one help text.
 _AlphaOpt = Annotated[Optional[float], typer.Option("--alpha", min=0, help="Weight of the alpha (cloth mask) loss [default: 1.0].", rich_help_panel=_LOSS_PANEL)]
+_AlphaDiceOpt = Annotated[Optional[float], typer.Option("--alpha-dice", min=0, help="Weight of the alpha's soft Dice loss: the outline judged as a shape, as its IoU is [default: 0].", rich_help_panel=_LOSS_PANEL)]
 _AugmentOpt = Annotated[bool, typer.Option("--augment/--no-augment", help="Paired flip, small rotation and zoom.", rich_help_panel=_TRAIN_PANEL)]
 _BackgroundOpt = Annotated[Optional[str], typer.Option("--background", help="white, black or R,G,B: the catalogue background [default: white].", rich_help_panel=_TRAIN_PANEL)]
 _BsOpt = Annotated[Optional[int], typer.Option("--bs", min=1, help="Batch size per process (under torchrun: x processes) [default: 32 on CUDA, 8 on a CPU].", rich_help_panel=_RUN_PANEL)]
@@ -37,7 +38,7 @@ _EncoderWeightsOpt = Annotated[Optional[str], typer.Option("--encoder-weights", 
 _EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", min=1, help="Epochs [default: 200; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
 _LayoutOpt = Annotated[Optional[str], typer.Option("--layout", help="Force the data set layout: viton-hd, viton or dresscode [default: detected from the folder].", rich_help_panel=_TRAIN_PANEL)]
 _CategoryOpt = Annotated[Optional[str], typer.Option("--category", help="Dress Code categories, e.g. upper_body,dresses [default: all three].", rich_help_panel=_TRAIN_PANEL)]
-_ArchOpt = Annotated[Optional[str], typer.Option("--arch", help="Generator design: paint (every pixel generated) or warp (a flow moves the photo's own pixels into the catalogue frame, a mask fills what the photo hides with generated colour; keeps prints and logos) [default: paint].", rich_help_panel=_MODEL_PANEL)]
+_ArchOpt = Annotated[Optional[str], typer.Option("--arch", help="Generator design: paint (every pixel generated) or warp (a smooth flow on a coarse control grid moves the photo's own pixels into the catalogue frame, inside the predicted outline; a mask fills what the photo hides with generated colour; keeps prints and logos) [default: paint].", rich_help_panel=_MODEL_PANEL)]
 _InitOpt = Annotated[Optional[Path], typer.Option("--init", metavar="CHECKPOINT", help="Start the generator from this checkpoint's weights (e.g. clothes_extractor/pretrained/generator.safetensors; a warp generator takes a paint one's, its flow starting at the identity).", rich_help_panel=_MODEL_PANEL)]
 _FramingOpt = Annotated[Optional[str], typer.Option("--framing", help="photo: the garment keeps its scale in the photo frame; fill: it fills the model frame, like the target [default: photo].", rich_help_panel=_TRAIN_PANEL)]
 _LabelsOpt = Annotated[Optional[str], typer.Option("--labels", help="Garment parse labels, e.g. 5 or 5,6,7 [default: 5].", rich_help_panel=_TRAIN_PANEL)]
@@ -183,6 +184,7 @@ def train_unet_command(
     perceptual: Annotated[Optional[float], typer.Option("--perceptual", min=0, help=f"Weight of the VGG16 perceptual loss (0: off, no VGG needed) [default: {_mode_default('unet', 'perceptual')}].", rich_help_panel=_LOSS_PANEL)] = None,
     ssim: Annotated[Optional[float], typer.Option("--ssim", min=0, help=f"Weight of the SSIM loss [default: {_mode_default('unet', 'ssim')}].", rich_help_panel=_LOSS_PANEL)] = None,
     alpha: _AlphaOpt = None,
+    alpha_dice: _AlphaDiceOpt = None,
     vgg_weights: _VggWeightsOpt = None,
     seed: _SeedOpt = None,
     device: _DeviceOpt = None,
@@ -234,6 +236,7 @@ def train_gan_command(
     perceptual: Annotated[Optional[float], typer.Option("--perceptual", min=0, help=f"Weight of the VGG16 perceptual loss (0: off) [default: {_mode_default('gan', 'perceptual')}].", rich_help_panel=_LOSS_PANEL)] = None,
     ssim: Annotated[Optional[float], typer.Option("--ssim", min=0, help=f"Weight of the SSIM loss [default: {_mode_default('gan', 'ssim')}].", rich_help_panel=_LOSS_PANEL)] = None,
     alpha: _AlphaOpt = None,
+    alpha_dice: _AlphaDiceOpt = None,
     gan_mode: Annotated[Optional[str], typer.Option("--gan-mode", help="vanilla (BCE) or lsgan [default: vanilla].", rich_help_panel=_LOSS_PANEL)] = None,
     vgg_weights: _VggWeightsOpt = None,
     seed: _SeedOpt = None,

@@ -8,6 +8,8 @@
 - :mod:`~clothes_extractor.metrics.network`: LPIPS, DISTS and the Inception features of FID,
   only from weight files present locally (never downloaded).
 - :mod:`~clothes_extractor.metrics.segmentation`: confusion matrix -> IoU.
+- :mod:`~clothes_extractor.metrics.outline`: a predicted garment alpha against the true one
+  (IoU, mean edge distance).
 
 Everything is importable from here too (``from clothes_extractor import metrics as M``).
 """
@@ -44,6 +46,7 @@ from clothes_extractor.metrics.network import (
     lpips_metric,
     network_metrics,
 )
+from clothes_extractor.metrics.outline import alpha_iou, edge_distance
 from clothes_extractor.metrics.perceptual import fsim, haarpsi, ms_gmsd, phase_congruency, weight_free_metrics
 from clothes_extractor.metrics.segmentation import (
     confusion_matrix,
@@ -58,7 +61,7 @@ from clothes_extractor.metrics.segmentation import (
 __all__ = [
     "ALEXNET_FILE", "ALEXNET_URL", "DISTS_SHORT_SIDE", "FIDAccumulator", "FeatureStats", "INCEPTION_FIDELITY_FILE",
     "INCEPTION_FIDELITY_URL", "INCEPTION_PYTORCH_FID_FILE", "MS_SSIM_BETAS", "NetworkMetrics", "NotComputed",
-    "PerImageFn", "SSIM_SIGMA", "SSIM_WINDOW", "VGG16_FILE", "VGG16_URL", "confusion_matrix", "dists_metric",
+    "PerImageFn", "SSIM_SIGMA", "SSIM_WINDOW", "VGG16_FILE", "VGG16_URL", "alpha_iou", "confusion_matrix", "dists_metric", "edge_distance",
     "finite_or_none", "finite_or_str", "frechet_distance", "fsim", "group_iou", "haarpsi", "inception_features", "iou_per_class", "l1",
     "lpips_metric", "luminance", "mask_iou", "mean_iou", "ms_gmsd", "ms_ssim", "ms_ssim_min_size", "network_metrics", "phase_congruency",
     "psnr", "segmentation_report", "ssim", "ssim_ms_ssim", "subjects", "weight_free_metrics",

@@ -5,12 +5,14 @@ and, in the ``warp`` design, a flow field and a composition mask.
 [-1, 1]); the fourth stays a logit of the garment's alpha (trained against ``cloth-mask``), so
 ``extract`` can write a cut-out as well as an image on the catalogue background.
 
-``warp`` (appearance flow run in reverse, :mod:`clothes_extractor.models.warp`): three more
-channels. Two are a flow, a bounded residual on the identity of the ``fill`` crop, saying where
-each catalogue pixel samples the input; one is the logit of a composition mask choosing, per
+``warp`` (appearance flow run in reverse, :mod:`clothes_extractor.models.warp`): a flow head on
+the encoder's deepest map predicts a bounded residual on the identity of the ``fill`` crop at a
+few control points (8x6 at 256x192), upsampled bicubically, saying where each catalogue pixel
+samples the input; one more decoder channel is the logit of a composition mask choosing, per
 pixel, the warped input (the photo's own print) or the generated colour (what the photo hides).
-The network runs at the model size; :func:`~clothes_extractor.models.warp.compose` applies the
-same fields to the photo at its own resolution at inference.
+The alpha is the catalogue outline: the garment image is that fill inside it, the background
+outside. The network runs at the model size; :func:`~clothes_extractor.models.warp.compose`
+applies the same fields to the photo at its own resolution at inference.
 """
 
 from __future__ import annotations
@@ -30,8 +32,13 @@ from clothes_extractor.models.warp import FLOW_RANGE, compose
 
 DECODER_ATTENTIONS = (None, "scse")
 RGB_CHANNELS = 3
-# Output channels of each design: colour + alpha; warp adds a 2-channel flow and a mask logit.
-ARCH_CHANNELS = dict(zip(GENERATOR_ARCHS, (RGB_CHANNELS + 1, RGB_CHANNELS + 1 + 2 + 1)))
+# Decoder output channels of each design: colour + alpha; warp adds a composition-mask logit
+# (its flow comes from a head of its own on the encoder's deepest map).
+ARCH_CHANNELS = dict(zip(GENERATOR_ARCHS, (RGB_CHANNELS + 1, RGB_CHANNELS + 1 + 1)))
+# Width of the flow head's hidden layer.
+FLOW_HIDDEN = 128
+# The composition mask starts at sigmoid(2) = 0.88 of the warped photo: its pixels come first.
+MASK_BIAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -46,8 +53,12 @@ class GeneratorConfig:
     encoder_weights: str | None = None  # "imagenet" or None (random initialisation)
     decoder_attention: str | None = "scse"  # "scse" or None
     in_channels: int = 3
-    out_channels: int = 4  # 3 colour channels + 1 alpha logit (+ 2 flow + 1 mask logit for warp)
+    out_channels: int = 4  # 3 colour channels + 1 alpha logit (+ 1 composition-mask logit for warp)
     arch: str = "paint"  # "paint" (every pixel generated) or "warp" (the input's pixels moved)
+    background: tuple[int, int, int] = (255, 255, 255)  # warp: the colour outside the outline (0-255)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "background", tuple(int(v) for v in self.background))  # JSON gives a list
 
     @classmethod
     def for_arch(cls, arch: str, **kwargs: Any) -> GeneratorConfig:
@@ -75,10 +86,11 @@ class GeneratorOutput(NamedTuple):
 
     rgb: torch.Tensor  # (B, 3, H, W) in [-1, 1]
     alpha_logit: torch.Tensor  # (B, 1, H, W), unbounded; sigmoid gives the alpha in [0, 1]
-    flow: torch.Tensor | None = None  # (B, 2, H, W) (x, y) offsets from the identity, in [-1, 1] units
+    flow: torch.Tensor | None = None  # (B, 2, H/32, W/32) control points' (x, y) offsets, [-1, 1] units
     mask_logit: torch.Tensor | None = None  # (B, 1, H, W) composition: sigmoid -> weight of the warped input
     generated: torch.Tensor | None = None  # (B, 3, H, W) the generated colour, in [-1, 1]
     warped: torch.Tensor | None = None  # (B, 3, H, W) the input sampled through the flow
+    fill: torch.Tensor | None = None  # (B, 3, H, W) warped input and generated colour, before the outline
 
 
 def check_size(height: int, width: int, multiple: int = SIZE_MULTIPLE) -> None:
@@ -97,9 +109,10 @@ class Generator(nn.Module):
             :func:`clothes_extractor.weights.resolve_encoder_weights`) or None.
         decoder_attention: ``"scse"`` or None.
         in_channels: channels of the input image.
-        out_channels: 4 for ``paint`` (3 colours through tanh + 1 alpha logit), 7 for ``warp``
-            (+ 2 flow + 1 composition mask logit).
+        out_channels: 4 for ``paint`` (3 colours through tanh + 1 alpha logit), 5 for ``warp``
+            (+ 1 composition mask logit).
         arch: ``"paint"`` or ``"warp"`` (see the module's docstring).
+        background: ``warp``: the 0-255 colour outside the outline (the training background).
 
     Raises:
         ConfigError: unknown encoder or weights name, invalid attention or channel count.
@@ -123,6 +136,7 @@ class Generator(nn.Module):
         in_channels: int = 3,
         out_channels: int = 4,
         arch: str = "paint",
+        background: tuple[int, int, int] = (255, 255, 255),
     ) -> None:
         super().__init__()
         self.config = GeneratorConfig(
@@ -132,6 +146,7 @@ class Generator(nn.Module):
             in_channels=in_channels,
             out_channels=out_channels,
             arch=arch,
+            background=background,
         )
         weights_lib.check_encoder_name(encoder)
         if decoder_attention not in DECODER_ATTENTIONS:
@@ -143,7 +158,7 @@ class Generator(nn.Module):
         if out_channels != ARCH_CHANNELS[arch]:
             raise ConfigError(
                 f"out_channels must be {ARCH_CHANNELS[arch]} for the {arch} design (3 colour channels + 1 alpha logit"
-                f"{' + 2 flow + 1 mask logit' if arch == 'warp' else ''}), got {out_channels}"
+                f"{' + 1 mask logit' if arch == 'warp' else ''}), got {out_channels}"
             )
         if arch == "warp" and in_channels != RGB_CHANNELS:
             raise ConfigError(f"the warp design samples a colour input: in_channels must be 3, got {in_channels}")
@@ -155,13 +170,16 @@ class Generator(nn.Module):
             out_channels=out_channels,
         )
         _drop_unused_attention(self.unet)
+        self.flow_head: nn.Module | None = None
         if arch == "warp":
-            # The flow and mask channels start at zero: the identity warp of the fill crop,
-            # half warped input and half generated colour, from the first step.
+            self.flow_head = _flow_head(self.unet.encoder.out_channels[-1])
+            # The identity warp of the fill crop and mostly the warped photo, from the first step.
             head = _head_conv(self.unet)
             with torch.no_grad():
                 head.weight[RGB_CHANNELS + 1:].zero_()
-                head.bias[RGB_CHANNELS + 1:].zero_()
+                head.bias[RGB_CHANNELS + 1:].fill_(MASK_BIAS)
+        # [-1, 1] units, as the colours; not a buffer, so checkpoints hold only weights.
+        self._background = torch.tensor(background, dtype=torch.float32) / 127.5 - 1
 
     @classmethod
     def from_config(cls, cfg: GeneratorConfig) -> Generator:
@@ -173,8 +191,9 @@ class Generator(nn.Module):
 
         Returns:
             :class:`GeneratorOutput`: ``rgb`` (B, 3, H, W) in [-1, 1] and
-            ``alpha_logit`` (B, 1, H, W); for ``warp`` also its flow, mask logit, generated
-            colour and warped input, ``rgb`` being their composition at the model size.
+            ``alpha_logit`` (B, 1, H, W); for ``warp`` also its control-point flow
+            (B, 2, H/32, W/32), mask logit, generated colour, warped input and fill, ``rgb``
+            being the fill inside the alpha on the background, at the model size.
         """
         if x.ndim != 4:
             raise ValueError(f"expected a (B, C, H, W) batch, got shape {tuple(x.shape)}")
@@ -182,14 +201,18 @@ class Generator(nn.Module):
         if C != self.config.in_channels:
             raise ValueError(f"expected {self.config.in_channels} input channels, got {C} (shape {tuple(x.shape)})")
         check_size(H, W, self.size_multiple)
-        out = self.unet(x)
+        if self.flow_head is None:
+            out = self.unet(x)
+        else:
+            features = self.unet.encoder(x)
+            out = self.unet.segmentation_head(self.unet.decoder(features))
+            flow = FLOW_RANGE * torch.tanh(self.flow_head(features[-1]))
         colour, alpha_logit = torch.tanh(out[:, :RGB_CHANNELS]), out[:, RGB_CHANNELS:RGB_CHANNELS + 1]
-        if self.config.arch == "paint":
+        if self.flow_head is None:
             return GeneratorOutput(rgb=colour, alpha_logit=alpha_logit)
-        flow = FLOW_RANGE * torch.tanh(out[:, RGB_CHANNELS + 1:RGB_CHANNELS + 3])
-        mask_logit = out[:, RGB_CHANNELS + 3:]
-        rgb, warped = compose(x, flow, mask_logit, colour)
-        return GeneratorOutput(rgb, alpha_logit, flow, mask_logit, colour, warped)
+        mask_logit = out[:, RGB_CHANNELS + 1:]
+        rgb, content, warped, _ = compose(x, flow, mask_logit, colour, alpha_logit, self._background)
+        return GeneratorOutput(rgb, alpha_logit, flow, mask_logit, colour, warped, content)
 
 
 def build_generator(cfg: GeneratorConfig) -> Generator:
@@ -204,6 +227,17 @@ def _build_unet(
         smp.Unet, encoder=encoder, encoder_weights=encoder_weights, in_channels=in_channels, classes=out_channels,
         decoder_attention_type=decoder_attention,
     )
+
+
+def _flow_head(channels: int) -> nn.Sequential:
+    """Control-point offsets from the encoder's deepest map (one point per stride-32 cell); the
+    last layer starts at zero, so the flow starts at the identity."""
+    head = nn.Sequential(
+        nn.Conv2d(channels, FLOW_HIDDEN, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(FLOW_HIDDEN, 2, 3, padding=1)
+    )
+    nn.init.zeros_(head[-1].weight)
+    nn.init.zeros_(head[-1].bias)
+    return head
 
 
 def _head_conv(unet: smp.Unet) -> nn.Conv2d:

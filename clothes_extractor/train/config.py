@@ -139,15 +139,17 @@ class TrainConfig(LoopConfig):
     perceptual: float | None = None
     ssim: float | None = None
     alpha: float = 1.0
+    alpha_dice: float = 0.0  # soft Dice of the alpha (the outline as a shape), beside its BCE
     gan_mode: str = "vanilla"
     vgg_weights: str | None = "imagenet"
     augment: bool = False
     prepared: str = "auto"  # read the `prepare` cache: auto (when built), on (required), off
     arch: str = "paint"  # generator design: paint (every pixel generated) or warp (the photo's pixels moved)
-    # The warp design's terms, as multiples of the L1 weight: L1 of the warped input where the
-    # target garment is, the flow's second differences, the share of generated colour there.
+    # The warp design's terms, as multiples of the L1 weight, each where the target garment is:
+    # L1 of the warped input, L1 of the fill (warped input and generated colour), the share of
+    # generated colour.
     warp_l1: float = 1.0
-    flow_smooth: float = 10.0
+    fill_l1: float = 1.0
     generated_share: float = 0.02
     init: str | None = None  # a generator checkpoint to start from (--init); None: random / ImageNet
 
@@ -175,7 +177,7 @@ class TrainConfig(LoopConfig):
             raise ConfigError(f"--norm-d {self.norm_d!r} is not batch or instance")
         if self.arch not in GENERATOR_ARCHS:
             raise ConfigError(f"--arch {self.arch!r} is not one of {', '.join(GENERATOR_ARCHS)}")
-        for name in ("l1", "perceptual", "ssim", "alpha", "lr", "lr_d", "warp_l1", "flow_smooth", "generated_share"):
+        for name in ("l1", "perceptual", "ssim", "alpha", "alpha_dice", "lr", "lr_d", "warp_l1", "fill_l1", "generated_share"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must not be negative")
 

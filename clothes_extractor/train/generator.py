@@ -16,6 +16,7 @@ from clothes_extractor.data.gpu_augment import BatchAugment
 from clothes_extractor.data.prepared import PreparedDataset, batch_loader, batch_to_device, open_prepared
 from clothes_extractor.data.transforms import AugmentConfig
 from clothes_extractor.errors import DataError
+from clothes_extractor.metrics.outline import alpha_iou
 from clothes_extractor.models.discriminator import DiscriminatorConfig, build_discriminator
 from clothes_extractor.models.generator import GeneratorConfig, build_generator
 from clothes_extractor.train.config import TrainConfig
@@ -61,7 +62,10 @@ class GeneratorTask(TrainTask):
         self.augmenter: BatchAugment | None = None
 
     def generator_config(self) -> GeneratorConfig:
-        return GeneratorConfig.for_arch(self.cfg.arch, encoder=self.cfg.encoder, encoder_weights=self.cfg.encoder_weights)
+        return GeneratorConfig.for_arch(
+            self.cfg.arch, encoder=self.cfg.encoder, encoder_weights=self.cfg.encoder_weights,
+            background=tuple(self.cfg.preprocess.background),
+        )
 
     def datasets(self):
         cfg = self.cfg
@@ -165,6 +169,7 @@ class GeneratorTask(TrainTask):
             add("ssim", kornia.metrics.ssim(pred01, target01, 11).mean(dim=(1, 2, 3)).sum())
             mse = ((pred01.clamp(0, 1) - target01) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
             add("psnr", (10 * torch.log10(1 / mse)).sum())  # per image, as evaluate does
+            add("alpha_iou", alpha_iou(out.alpha_logit.float(), batch.alpha).sum())
             add("n", torch.tensor(float(b), device=device))
         generator.train(was_training)
         return sums

@@ -7,9 +7,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from clothes_extractor.losses import PerceptualLoss, alpha_loss, gan_loss, l1_loss, ssim_loss
+from clothes_extractor.losses import (
+    PerceptualLoss, alpha_dice_loss, alpha_loss, gan_loss, l1_loss, masked_l1_loss, ssim_loss,
+)
 from clothes_extractor.models.generator import GeneratorOutput
-from clothes_extractor.models.warp import flow_smoothness
 from clothes_extractor.train.config import TrainConfig
 
 
@@ -41,9 +42,10 @@ class LossModules(nn.Module):
 def generator_losses(out: GeneratorOutput, batch: Batch, losses: LossModules, cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """Unweighted reconstruction terms (fp32): l1 always, the others when their weight is > 0.
 
-    The warp design adds three: L1 of the warped input alone against the target where the
-    target garment is (teaches the flow directly), the flow's second differences (prints must
-    not tear), and the share of generated colour there (the photo's own pixels come first)."""
+    The warp design adds three, each where the target garment is, so the texture learns apart
+    from the outline: L1 of the warped input alone (teaches the flow directly), L1 of the fill
+    (warped input and generated colour through the composition mask), and the share of
+    generated colour (the photo's own pixels come first)."""
     rgb, alpha_logit = out.rgb.float(), out.alpha_logit.float()
     terms = {"l1": l1_loss(rgb, batch.target)}
     if cfg.ssim > 0:
@@ -52,20 +54,23 @@ def generator_losses(out: GeneratorOutput, batch: Batch, losses: LossModules, cf
         terms["perceptual"] = losses.perceptual(rgb, batch.target)
     if cfg.alpha > 0:
         terms["alpha"] = alpha_loss(alpha_logit, batch.alpha)
+    if cfg.alpha_dice > 0:
+        terms["alpha_dice"] = alpha_dice_loss(alpha_logit, batch.alpha)
     if out.flow is not None:
         garment = batch.alpha.float()
-        area = garment.sum().clamp_min(1.0)
-        terms["warp_l1"] = ((out.warped.float() - batch.target).abs().mean(dim=1, keepdim=True) * garment).sum() / area
-        terms["flow_smooth"] = flow_smoothness(out.flow.float())
-        terms["generated_share"] = ((1 - torch.sigmoid(out.mask_logit.float())) * garment).sum() / area
+        terms["warp_l1"] = masked_l1_loss(out.warped.float(), batch.target, garment)
+        terms["fill_l1"] = masked_l1_loss(out.fill.float(), batch.target, garment)
+        generated = 1 - torch.sigmoid(out.mask_logit.float())
+        terms["generated_share"] = (generated * garment).sum() / garment.sum().clamp_min(1.0)
     return terms
 
 
 def weighted_sum(terms: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
     weights = {
         "l1": cfg.l1, "ssim_loss": cfg.ssim, "perceptual": cfg.perceptual, "alpha": cfg.alpha,
+        "alpha_dice": cfg.alpha_dice,
         # The warp terms scale with the L1 weight, so one setting suits unet (1) and gan (100).
-        "warp_l1": cfg.l1 * cfg.warp_l1, "flow_smooth": cfg.l1 * cfg.flow_smooth,
+        "warp_l1": cfg.l1 * cfg.warp_l1, "fill_l1": cfg.l1 * cfg.fill_l1,
         "generated_share": cfg.l1 * cfg.generated_share,
     }
     return sum(weights[k] * v for k, v in terms.items())

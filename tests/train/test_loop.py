@@ -238,10 +238,11 @@ def test_a_warp_generator_trains_from_a_paint_checkpoint(train_args, tmp_path):
     _ok(result)
     run = tmp_path / "warp"
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert {"warp_l1", "flow_smooth", "generated_share"} <= set(record["train"]) & set(record["val"])
+    assert {"warp_l1", "fill_l1", "generated_share"} <= set(record["train"]) & set(record["val"])
+    assert 0 <= record["val"]["alpha_iou"] <= 1
     assert 0 < record["train"]["generated_share"] < 1
     meta = read_meta(run / "last.safetensors")
-    assert meta["generator"]["arch"] == "warp" and meta["generator"]["out_channels"] == 7
+    assert meta["generator"]["arch"] == "warp" and meta["generator"]["out_channels"] == 5
     assert meta["train"]["init"] == str(paint)
     model, _ = load_generator(run / "last.safetensors")
     assert model.config.arch == "warp"
