@@ -219,7 +219,7 @@ def stamp(src: Path, dst: Path, meta: dict[str, Any], info: dict[str, Any]) -> N
         if value.name in channels:
             dims = value.type.tensor_type.shape.dim
             dims[0].dim_param = "batch"
-            for dim, size in zip(dims[1:], (channels[value.name], h, w)):
+            for dim, size in zip(dims[1:], (channels[value.name], *_spatial(value.name, h, w))):
                 dim.dim_value = size
     onnx.helper.set_model_props(proto, metadata_props(meta, {**info, "input": INPUT_DESCRIPTION, "outputs": _outputs(meta, channels)}))
     proto.producer_name, proto.producer_version = "clothes-extractor", __version__
@@ -227,6 +227,13 @@ def stamp(src: Path, dst: Path, meta: dict[str, Any], info: dict[str, Any]) -> N
     proto.doc_string = f"clothes-extractor {meta['kind']}" + "".join(f"; {k}: {card[k]}" for k in CARD_KEYS if k in card)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(dst))
+
+
+def _spatial(name: str, h: int, w: int) -> tuple[int, int]:
+    """An output's (H, W): the warp flow lives on its control grid, the rest at the model size."""
+    from clothes_extractor.models.warp import CONTROL_STRIDE
+
+    return (h // CONTROL_STRIDE, w // CONTROL_STRIDE) if name == "flow" else (h, w)
 
 
 def _config(meta: dict[str, Any]):
@@ -243,10 +250,13 @@ def _config(meta: dict[str, Any]):
 def _outputs(meta: dict[str, Any], channels: dict[str, int]) -> str:
     what = {
         "rgb": "in [-1, 1]", "alpha_logit": "garment alpha logit (sigmoid -> [0, 1])", "logits": "class logits",
-        "flow": "(x, y) offsets from the identity grid, grid_sample units (align_corners=False)",
+        "flow": "(x, y) offsets from the identity grid at control points (H/32, W/32: upsample bicubically), grid_sample units (align_corners=False)",
         "mask_logit": "composition logit (sigmoid -> weight of the warped photo)", "generated": "generated colour in [-1, 1]",
     }
-    return "; ".join(f"{n}: float32 (batch, {channels[n]}, H, W), {what[n]}" for n in output_names(meta["kind"], _config(meta)))
+    return "; ".join(
+        f"{n}: float32 (batch, {channels[n]}, {'H/32, W/32' if n == 'flow' else 'H, W'}), {what[n]}"
+        for n in output_names(meta["kind"], _config(meta))
+    )
 
 
 def metadata_props(meta: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:

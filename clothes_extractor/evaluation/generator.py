@@ -4,6 +4,7 @@ optionally beside the mask-free pipeline (:mod:`clothes_extractor.evaluation.mas
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,22 @@ from clothes_extractor.progress import progress_bar
 from clothes_extractor.runtime import resolve_device
 
 
-def _score_batch(extractor: Extractor, batch: dict, scores: Scores, mask_free: MaskFree | None) -> None:
+def _score_outline(out, batch: dict, outline: dict[str, list[float]]) -> None:
+    """The predicted alpha against the true garment alpha at the model size: IoU and the mean
+    distance between their edges in model pixels, per image."""
+    alpha_logit, truth = out.alpha_logit.float().cpu(), batch["alpha"].float()
+    outline["alpha_iou"] += M.alpha_iou(alpha_logit, truth).tolist()
+    outline["edge_distance_px"] += M.edge_distance(alpha_logit, truth).tolist()
+
+
+def _score_batch(
+    extractor: Extractor, batch: dict, scores: Scores, mask_free: MaskFree | None, outline: dict[str, list[float]]
+) -> None:
     """One batch: native at the model's size, paper at each cloth image's size."""
     device = extractor.device
     x = batch["input"].to(device)
     out = extractor.run(x)
+    _score_outline(out, batch, outline)
     rgb, alpha_logit = extractor.render(out)  # the model size (native)
     # The paper image is the one `extract` writes: a warp generator's fields applied to the photo
     # at its source resolution.
@@ -69,14 +81,30 @@ def _grid(extractor: Extractor, ds: EvalDataset, choice: list[tuple[str, int]], 
     return np.concatenate(rows, axis=0)
 
 
+def outline_summary(outline: dict[str, list[float]], size: tuple[int, int]) -> dict[str, Any]:
+    """metrics.json's ``outline``: the means of :func:`_score_outline`'s figures, NaNs (an empty
+    outline beside a non-empty one) left out and counted."""
+    out: dict[str, Any] = {"definition": (
+        f"the predicted alpha (> 0.5) against the true garment alpha (cloth-mask > 0.5) at the model size "
+        f"{size[0]}x{size[1]}: IoU, and the mean symmetric distance between their edges in model pixels"
+    )}
+    for name, values in outline.items():
+        finite = [v for v in values if math.isfinite(v)]
+        out[name] = math.fsum(finite) / len(finite) if finite else None
+        out[f"{name}_median"] = float(np.median(finite)) if finite else None
+    out["empty_outlines"] = sum(not math.isfinite(v) for v in outline.get("edge_distance_px", []))
+    return out
+
+
 def _summary(
     cfg: EvalConfig, meta: dict[str, Any], selection: Selection, scores: Scores, network: M.NetworkMetrics,
-    grid_rows: list[str], preprocess: PreprocessConfig,
+    grid_rows: list[str], preprocess: PreprocessConfig, outline: dict[str, list[float]],
 ) -> dict[str, Any]:
     """The content of a generator's metrics.json."""
     means = scores.means()
     summary: dict[str, Any] = {p: means[p] for p in PROTOCOLS}
     summary.update({
+        "outline": outline_summary(outline, preprocess.size),
         "samples": len(selection.ids),
         "exclude": str(cfg.exclude) if cfg.exclude is not None else None,
         "protocols": {
@@ -133,18 +161,19 @@ def evaluate_generator(
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=collate,
                         pin_memory=device.type == "cuda")
     scores = Scores(network)
+    outline: dict[str, list[float]] = {"alpha_iou": [], "edge_distance_px": []}
     advance, stop = progress_bar("[bold]evaluating", len(ds), console=console, transient=True, enabled=progress)
     try:
         with torch.no_grad():
             for batch in loader:
-                _score_batch(extractor, batch, scores, mask_free)
+                _score_batch(extractor, batch, scores, mask_free, outline)
                 advance(len(batch["id"]))
     finally:
         stop()
     native_ssim = [r["ssim"] for r in scores.rows if r["protocol"] == "native" and r["subject"] == "model"]
     choice = grid_choice(native_ssim, cfg.grid_rows, cfg.seed)
     grid_rows = [f"{lab}: {ds.ids[i]}" for lab, i in choice]
-    summary = _summary(cfg, meta, selection, scores, network, grid_rows, preprocess)
+    summary = _summary(cfg, meta, selection, scores, network, grid_rows, preprocess, outline)
     if mask_free is not None:
         summary["pipeline"] = mask_free.summary({p: summary[p] for p in PROTOCOLS})
     per_image = per_image_csv(scores.rows, ["id", "protocol", "subject", *IMAGE_METRICS])

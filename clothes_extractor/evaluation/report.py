@@ -152,7 +152,18 @@ def generator_report_lines(summary: dict[str, Any]) -> list[str]:
             lines.append(f"not computed: {METRIC_NAMES[name]} ({where}): {text}")
     if "pipeline" in summary:
         lines.insert(len(PROTOCOLS), pipeline_line(summary))
+    if summary.get("outline", {}).get("alpha_iou") is not None:
+        lines.insert(len(PROTOCOLS), outline_line(summary["outline"]))
     return lines
+
+
+def outline_line(outline: dict[str, Any]) -> str:
+    """``outline: alpha IoU 0.912 (median 0.93), edges 3.1 px apart (median 2.4) at the model size``."""
+    edge = outline.get("edge_distance_px")
+    text = f"outline: alpha IoU {outline['alpha_iou']:.3f} (median {outline['alpha_iou_median']:.3f})"
+    if edge is not None:
+        text += f", edges {edge:.2f} px apart (median {outline['edge_distance_px_median']:.2f}) at the model size"
+    return text
 
 
 def verdict_line(protocol: str, v: dict[str, Any]) -> str:

@@ -206,12 +206,13 @@ class Extractor:
         rgb, alpha_logit = out.rgb, out.alpha_logit
         if source is not None and out.flow is not None:
             source = source.to(out.flow.device, out.flow.dtype)
-            # Every field upsampled in one call (7 channels), then the photo sampled once.
-            fields = torch.cat([out.flow, out.mask_logit, out.generated, alpha_logit], dim=1)
-            fields = torch.nn.functional.interpolate(fields, size=source.shape[-2:], mode="bilinear", align_corners=False)
-            flow, mask_logit, generated, alpha_logit = fields.split([2, 1, 3, 1], dim=1)
-            rgb, _ = compose(source, flow, mask_logit, generated)
+            rgb, _, _, alpha_logit = compose(source, out.flow, out.mask_logit, out.generated, alpha_logit, self.background_tensor)
         return rgb.float().clamp(-1, 1), alpha_logit.float()
+
+    @property
+    def background_tensor(self) -> torch.Tensor:
+        """(3,) the training background in [-1, 1]: a warp generator's colour outside its outline."""
+        return torch.tensor(self.preprocess.background, dtype=torch.float32) / 127.5 - 1
 
     @staticmethod
     def quantize(rgb: torch.Tensor, alpha_logit: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

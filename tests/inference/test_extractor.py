@@ -109,8 +109,11 @@ def test_a_warp_generator_samples_the_photo_at_the_catalogue_resolution(warp_ext
     assert rgb.shape == (1, 3, 1024, 1024) and alpha_logit.shape == (1, 1, 1024, 1024)
     from clothes_extractor.models.warp import compose
 
-    expected, _ = compose(to_tensor(source)[None], out.flow, out.mask_logit, out.generated)
+    expected, _, _, expected_alpha = compose(
+        to_tensor(source)[None], out.flow, out.mask_logit, out.generated, out.alpha_logit, ex.background_tensor
+    )
     assert torch.allclose(rgb, expected.clamp(-1, 1), atol=1e-6)
+    assert torch.allclose(alpha_logit, expected_alpha, atol=1e-6)
     small, _ = ex.render(out)  # without a source: the model-size composition
     assert torch.allclose(small, out.rgb.clamp(-1, 1))
 
@@ -125,10 +128,11 @@ def test_the_warped_photo_keeps_detail_the_model_size_cannot_hold(tmp_path):
     path = write_generator(tmp_path / "w.safetensors", arch="warp", framing="fill")
     ex = load_extractor(path)
     head = ex.model.unet.segmentation_head[0]
-    with torch.no_grad():  # flow 0, mask all photo
-        head.weight[4:].zero_()
-        head.bias[4:6].zero_()
-        head.bias[6] = 30.0
+    with torch.no_grad():  # flow 0, the whole frame inside the outline, mask all photo
+        head.weight[3:].zero_()
+        head.bias[3:] = 30.0
+        ex.model.flow_head[-1].weight.zero_()
+        ex.model.flow_head[-1].bias.zero_()
     photo = np.full((1024, 768, 3), 255, np.uint8)
     photo[128:896, 96:672] = 0
     photo[128:896:2, 96:672] = 200  # stripes one pixel high, on the garment
