@@ -87,6 +87,7 @@ def test_resume_state_never_unpickles_arbitrary_objects(tmp_path, monkeypatch):
 
 def test_init_starts_a_warp_generator_from_a_paint_checkpoint(tmp_path):
     from clothes_extractor.checkpoint import init_generator_from
+    from clothes_extractor.models.generator import MASK_BIAS
 
     torch.manual_seed(0)
     paint = build_generator(GeneratorConfig(encoder="resnet18"))
@@ -98,7 +99,8 @@ def test_init_starts_a_warp_generator_from_a_paint_checkpoint(tmp_path):
     ours, theirs = warp.state_dict(), paint.state_dict()
     head = "unet.segmentation_head.0"
     assert torch.equal(ours[f"{head}.weight"][:4], theirs[f"{head}.weight"])
-    assert ours[f"{head}.weight"][4:].abs().max() == 0 and ours[f"{head}.bias"][4:].abs().max() == 0  # identity flow
+    assert ours[f"{head}.weight"][4:].abs().max() == 0 and torch.all(ours[f"{head}.bias"][4:] == MASK_BIAS)  # mostly photo
+    assert ours["flow_head.2.weight"].abs().max() == 0 and ours["flow_head.2.bias"].abs().max() == 0  # identity flow
     assert torch.equal(ours["unet.encoder.conv1.weight"], theirs["unet.encoder.conv1.weight"])
 
 

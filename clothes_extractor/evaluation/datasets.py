@@ -8,16 +8,15 @@ the data layer. For a data set photo without an orientation tag the arrays are e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from clothes_extractor.data import viton
-from clothes_extractor.data.dataset import VitonDataset, make_item, to_tensor
-from clothes_extractor.data.transforms import preprocess_input, preprocess_sample
+from clothes_extractor.data.dataset import VitonDataset, make_item
+from clothes_extractor.data.transforms import preprocess_sample
 from clothes_extractor.errors import DataError
 from clothes_extractor.inference.photo import read_photo
 
@@ -60,32 +59,30 @@ def read_sample(split_dir, sample_id: str) -> viton.RawSample:
 class EvalDataset(VitonDataset):
     """VitonDataset items (no augmentation) plus ``cloth``, the original cloth image (H, W, 3)
     uint8; with ``with_photo`` also ``photo`` (H, W, 3) uint8 and ``mask`` (H, W) bool, the true
-    garment mask (for the mask-free pipeline); with ``source_size`` (a warp generator's
-    :attr:`~clothes_extractor.inference.extractor.Extractor.source_size`) also ``source``, the
-    photo it samples (:meth:`~clothes_extractor.inference.extractor.Extractor.prepare_source`'s
-    preprocessing), a (3, H, W) tensor in [-1, 1]."""
+    garment mask (for the mask-free pipeline); with ``warp_source`` (a warp generator's
+    :meth:`~clothes_extractor.inference.extractor.Extractor.prepare_source`) also ``warp_source``,
+    what it samples of the photo to draw the garment in the cloth image's frame."""
 
-    def __init__(self, *args, with_photo: bool = False, source_size: tuple[int, int] | None = None, **kwargs) -> None:
+    def __init__(self, *args, with_photo: bool = False, warp_source: Callable | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.with_photo, self.source_size = with_photo, source_size
+        self.with_photo, self.warp_source = with_photo, warp_source
 
     def __getitem__(self, index: int) -> dict:
         raw = read_sample(self.split_dir, self.ids[index])
         x, y, alpha = preprocess_sample(raw, self.preprocess)
         item = {**make_item(x, y, alpha, raw.id, None, self.preprocess.background), "cloth": raw.cloth}
-        if self.with_photo or self.source_size is not None:
+        if self.with_photo or self.warp_source is not None:
             mask = viton.garment_mask(raw.parse, raw.labels or self.preprocess.garment_labels)
         if self.with_photo:
             item.update(photo=raw.photo, mask=mask)
-        if self.source_size is not None:
-            source = preprocess_input(raw.photo, mask, replace(self.preprocess, size=self.source_size), name=raw.id)
-            item["source"] = to_tensor(source)
+        if self.warp_source is not None:
+            item["warp_source"] = self.warp_source(raw.photo, mask, frame=raw.cloth.shape[:2], name=raw.id)
         return item
 
 
 def collate(items: list[dict]) -> dict:
-    """Tensors stacked (input, target, alpha, source); the rest (cloth, id, photo, mask) as lists."""
-    out = {k: torch.stack([it[k] for it in items]) for k in ("input", "target", "alpha", "source") if k in items[0]}
+    """Tensors stacked (input, target, alpha); the rest (cloth, id, photo, mask, warp_source) as lists."""
+    out = {k: torch.stack([it[k] for it in items]) for k in ("input", "target", "alpha") if k in items[0]}
     for k in items[0]:
         if k not in out:
             out[k] = [it[k] for it in items]

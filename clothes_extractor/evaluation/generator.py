@@ -27,7 +27,9 @@ from clothes_extractor.evaluation.protocol import IMAGE_METRICS, PIPELINE_SUBJEC
 from clothes_extractor.evaluation.report import grid_choice, labelled, output_folder, per_image_csv, write_outputs
 from clothes_extractor.evaluation.scores import Scores, not_computed, verdict
 from clothes_extractor.evaluation.selection import Selection, select_samples
+from clothes_extractor.inference.composite import WHITE
 from clothes_extractor.inference.extractor import Extractor, load_extractor
+from clothes_extractor.inference.warp_frame import fields
 from clothes_extractor.progress import progress_bar
 from clothes_extractor.runtime import resolve_device
 
@@ -49,18 +51,24 @@ def _score_batch(
     out = extractor.run(x)
     _score_outline(out, batch, outline)
     rgb, alpha_logit = extractor.render(out)  # the model size (native)
-    # The paper image is the one `extract` writes: a warp generator's fields applied to the photo
-    # at its source resolution.
-    full_rgb, full_alpha = extractor.render(out, batch["source"]) if "source" in batch else (rgb, alpha_logit)
+    # The paper image is the one `extract` writes: a warp generator draws the photo itself
+    # straight into the cloth image's frame.
+    drawn = None
+    if "warp_source" in batch:
+        drawn = [
+            extractor.finish_warped(f, s, cloth.shape[:2]).on_background(WHITE)
+            for f, s, cloth in zip(fields(out), batch["warp_source"], batch["cloth"])
+        ]
     target01 = (batch["target"].to(device) + 1) / 2
     native = {"model": (rgb + 1) / 2, "white": torch.ones_like(target01), "input": (x + 1) / 2}
     if mask_free is not None:
         native[PIPELINE_SUBJECT] = mask_free.run(batch)
     scores.add("native", batch["id"], native, target01)
-    rgb_cpu, alpha_cpu, background = full_rgb.cpu(), full_alpha.cpu(), extractor.preprocess.background
+    rgb_cpu, alpha_cpu, background = rgb.cpu(), alpha_logit.cpu(), extractor.preprocess.background
     groups: dict[tuple[int, ...], list[tuple[str, dict[str, np.ndarray]]]] = defaultdict(list)
     for k, sample_id in enumerate(batch["id"]):
-        images = paper_images(rgb_cpu[k], alpha_cpu[k], batch["input"][k], batch["cloth"][k], background, extractor.scale)
+        images = paper_images(rgb_cpu[k], alpha_cpu[k], batch["input"][k], batch["cloth"][k], background, extractor.scale,
+                              model=None if drawn is None else drawn[k])
         if mask_free is not None:
             images[PIPELINE_SUBJECT] = mask_free.paper(k, batch["cloth"][k])
         groups[images["target"].shape].append((sample_id, images))
@@ -157,7 +165,7 @@ def evaluate_generator(
         network = M.network_metrics(device) if cfg.network_metrics else M.NetworkMetrics.disabled("--no-network-metrics")
     mask_free = MaskFree.load(cfg.segmenter, extractor) if cfg.segmenter is not None else None
     ds = EvalDataset(selection.split_dir, selection.folder, selection.ids, preprocess, with_photo=mask_free is not None,
-                     source_size=extractor.source_size)
+                     warp_source=extractor.prepare_source if extractor.warp else None)
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, collate_fn=collate,
                         pin_memory=device.type == "cuda")
     scores = Scores(network)

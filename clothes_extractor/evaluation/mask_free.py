@@ -23,9 +23,11 @@ from clothes_extractor import metrics as M
 from clothes_extractor.data.dataset import to_tensor
 from clothes_extractor.evaluation.paper import paper_garment
 from clothes_extractor.evaluation.protocol import METRICS, PIPELINE_DEFINITION, PIPELINE_SUBJECT, PROTOCOLS
+from clothes_extractor.inference.composite import WHITE
 from clothes_extractor.inference.extractor import Extractor
 from clothes_extractor.inference.pipeline import predicted_masks
 from clothes_extractor.inference.segmenter import Segmenter, load_segmenter
+from clothes_extractor.inference.warp_frame import fields
 
 
 class MaskFree:
@@ -50,12 +52,14 @@ class MaskFree:
         alpha = torch.zeros(len(masks), 1, h, w)
         inputs, sources, keep = [], [], []
         ex = self.extractor
-        for k, (sample_id, photo, true_mask, mask) in enumerate(zip(batch["id"], batch["photo"], batch["mask"], masks)):
+        for k, (sample_id, photo, true_mask, mask, cloth) in enumerate(
+            zip(batch["id"], batch["photo"], batch["mask"], masks, batch["cloth"])
+        ):
             self.mask_iou[sample_id] = float(M.mask_iou(torch.from_numpy(mask)[None], torch.from_numpy(true_mask)[None])[0])
             if mask.any():
                 inputs.append(to_tensor(ex.prepare(photo, mask, name=sample_id)))
-                if ex.source_size is not None:  # a warp generator samples the photo itself
-                    sources.append(to_tensor(ex.prepare_source(photo, mask, name=sample_id)))
+                if ex.warp:  # a warp generator samples the photo itself
+                    sources.append(ex.prepare_source(photo, mask, frame=cloth.shape[:2], name=sample_id))
                 keep.append(k)
             else:
                 self.empty.append(sample_id)
@@ -64,8 +68,11 @@ class MaskFree:
             out = ex.run(torch.stack(inputs))
             out_rgb, out_alpha = ex.render(out)
             rgb[keep], alpha[keep] = out_rgb.cpu(), out_alpha.cpu()
-            full_rgb, full_alpha = ex.render(out, torch.stack(sources)) if sources else (out_rgb, out_alpha)
-            full = {k: (r.cpu(), a.cpu()) for k, r, a in zip(keep, full_rgb, full_alpha)}
+            if sources:  # drawn into the cloth's frame as `extract` does
+                full = {k: ex.finish_warped(f, s, batch["cloth"][k].shape[:2]).on_background(WHITE)
+                        for k, f, s in zip(keep, fields(out), sources)}
+            else:
+                full = {k: (r.cpu(), a.cpu()) for k, r, a in zip(keep, out_rgb, out_alpha)}
         self._last = {"full": full}
         return ((rgb + 1) / 2).to(ex.device)
 
@@ -74,6 +81,8 @@ class MaskFree:
         full = self._last["full"]
         if k not in full:
             return np.full_like(cloth, 255)
+        if isinstance(full[k], np.ndarray):
+            return full[k]
         return paper_garment(*full[k], cloth, self.extractor.preprocess.background, self.extractor.scale)
 
     def summary(self, means: dict[str, dict[str, dict[str, float | None]]]) -> dict[str, Any]:

@@ -32,17 +32,20 @@ def paper_garment(
 
 def paper_images(
     rgb: torch.Tensor, alpha_logit: torch.Tensor, x: torch.Tensor, cloth: np.ndarray, background: tuple[int, int, int],
-    scale: float = 1.0,
+    scale: float = 1.0, model: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """One sample's images under the paper protocol, uint8 (H, W, 3) at the cloth image's size.
 
     Args:
         rgb: (3, h, w) model output in [-1, 1]; alpha_logit: (1, h, w); x: (3, h, w) model input
             in [-1, 1]; cloth: the original cloth image (H, W, 3) uint8 (the reference).
+        model: the garment already drawn in the cloth's frame on white (a warp generator's,
+            :meth:`~clothes_extractor.inference.extractor.Extractor.finish_warped`), instead of
+            ``rgb`` brought there.
     Returns ``{"model", "white", "input", "target"}``.
     """
     return {
-        "model": paper_garment(rgb, alpha_logit, cloth, background, scale),
+        "model": paper_garment(rgb, alpha_logit, cloth, background, scale) if model is None else model,
         "white": np.full_like(cloth, 255),
         "input": np.asarray(to_frame(Image.fromarray(to_uint8(x)), cloth.shape[:2], background)),
         "target": cloth,

@@ -14,7 +14,7 @@ import copy
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from clothes_extractor.data.transforms import content_box, preprocess_input, to_
 from clothes_extractor.data.viton import MASK_THRESHOLD
 from clothes_extractor.errors import CheckpointError, ConfigError
 from clothes_extractor.inference.composite import WHITE, composite, cut_out
-from clothes_extractor.models.warp import compose
+from clothes_extractor.inference.warp_frame import WarpSource, draw, fields, warp_source
 
 CATALOGUE_FRAME: tuple[int, int] = (1024, 768)  # (H, W) of VITON-HD's cloth/ images
 # The margins `extract` draws the garment with: VITON-HD's catalogue convention (the garment
@@ -133,12 +133,9 @@ class Extractor:
             raise CheckpointError(f"{meta.get('path', 'checkpoint')} has no readable preprocessing settings ({exc})") from None
         # The margins results are drawn with; `evaluate` sets its data set's (`with_catalogue`).
         self.catalogue_width: float | None = CATALOGUE_GARMENT_WIDTH
-        # A warp generator samples the photo at the catalogue frame's resolution (4x a 256x192
-        # model): the same flow and mask, upsampled, keep the photo's own detail.
+        # A warp generator samples the photo itself, straight into the catalogue frame
+        # (inference.warp_frame): the photo's own detail, one sampling.
         self.warp = meta.get("generator", {}).get("arch", "paint") == "warp"
-        h, w = self.preprocess.size
-        factor = max(1, round(CATALOGUE_FRAME[0] / h))
-        self.source_size: tuple[int, int] | None = (h * factor, w * factor) if self.warp else None
 
     def batched_on_cpu(self) -> Extractor:
         """This extractor with its torch model in channels_last where that is measured faster:
@@ -177,21 +174,23 @@ class Extractor:
         in training (:func:`~clothes_extractor.data.transforms.preprocess_input`)."""
         return preprocess_input(photo, mask, self.preprocess, name=name)
 
-    def prepare_source(self, photo: np.ndarray, mask: np.ndarray, *, name: str = "photo") -> np.ndarray | None:
-        """The photo a warp generator samples: the model input's frame at :attr:`source_size`
-        ((H, W, 3) uint8, the same preprocessing at a higher resolution); None for a paint one."""
-        if self.source_size is None:
+    def prepare_source(
+        self, photo: np.ndarray, mask: np.ndarray, *, frame: tuple[int, int] | None = None, name: str = "photo"
+    ) -> WarpSource | None:
+        """What a warp generator samples (:class:`~clothes_extractor.inference.warp_frame.WarpSource`:
+        the garment's box of the photo, reduced only where ``frame`` needs fewer pixels); None for
+        a paint one."""
+        if not self.warp:
             return None
-        return preprocess_input(photo, mask, replace(self.preprocess, size=self.source_size), name=name)
+        reach = (frame or CATALOGUE_FRAME)[0] / self.preprocess.size[0] * self.scale
+        return warp_source(photo, mask, self.preprocess, reach=reach, name=name)
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, source: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, h, w) float model inputs in [-1, 1] -> (rgb (B, 3, h, w) float32 clamped to
-        [-1, 1], alpha logit (B, 1, h, w) float32), on :attr:`device`, in the padded model frame.
-
-        ``source``: a warp generator's (B, 3, H, W) photos in [-1, 1] (from :meth:`prepare_source`):
-        the flow and mask are applied to them, and the outputs are (H, W)."""
-        return self.render(self.run(x), source)
+        [-1, 1], alpha logit (B, 1, h, w) float32), on :attr:`device`, in the padded model frame
+        (a warp generator's fill inside its outline, at the model size)."""
+        return self.render(self.run(x))
 
     @torch.no_grad()
     def run(self, x: torch.Tensor):
@@ -199,15 +198,10 @@ class Extractor:
         (B, 3, h, w) inputs in [-1, 1] (moved to :attr:`device`)."""
         return self.model(x.to(self.device))
 
-    @torch.no_grad()
-    def render(self, out, source: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`run`'s output -> (rgb clamped to [-1, 1], alpha logit), float32: at the model
-        size, or for a warp generator given (B, 3, H, W) ``source`` photos, composed at theirs."""
-        rgb, alpha_logit = out.rgb, out.alpha_logit
-        if source is not None and out.flow is not None:
-            source = source.to(out.flow.device, out.flow.dtype)
-            rgb, _, _, alpha_logit = compose(source, out.flow, out.mask_logit, out.generated, alpha_logit, self.background_tensor)
-        return rgb.float().clamp(-1, 1), alpha_logit.float()
+    @staticmethod
+    def render(out) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`run`'s output -> (rgb clamped to [-1, 1], alpha logit), float32, at the model size."""
+        return out.rgb.float().clamp(-1, 1), out.alpha_logit.float()
 
     @property
     def background_tensor(self) -> torch.Tensor:
@@ -222,17 +216,40 @@ class Extractor:
         return np.stack([to_uint8(r) for r in rgb]), np.stack([to_uint8(a) for a in alpha])
 
     @torch.inference_mode()
-    def predict(self, inputs: np.ndarray, sources: Sequence[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(B, h, w, 3) uint8 model inputs -> ((B, h, w, 3) uint8 rgb, (B, h, w) uint8 alpha),
-        in the padded model frame; at the sources' size where a warp generator has them
-        (:meth:`prepare_source`)."""
-        x = torch.stack([to_tensor(i) for i in inputs])
-        source = None if sources is None or sources[0] is None else torch.stack([to_tensor(s) for s in sources])
-        return self.quantize(*self.forward(x, source))
+    def predict(self, inputs: np.ndarray, sources: Sequence[WarpSource | None] | None = None):
+        """(B, h, w, 3) uint8 model inputs -> what :meth:`finish_all` brings to the catalogue frame:
+        ((B, h, w, 3) uint8 rgb, (B, h, w) uint8 alpha) in the padded model frame, or for a warp
+        generator given its sources (:meth:`prepare_source`) a :class:`WarpBatch` of its fields."""
+        out = self.predict_tensors(torch.stack([to_tensor(i) for i in inputs]), sources)
+        return out if isinstance(out, WarpBatch) else self.quantize(*out)
+
+    @torch.inference_mode()
+    def predict_tensors(self, x: torch.Tensor, sources: Sequence[WarpSource | None] | None = None):
+        """(B, 3, h, w) inputs in [-1, 1] -> a warp generator's :class:`WarpBatch` (given its
+        sources), else :meth:`forward`'s float tensors (folder mode's device path finishes them there)."""
+        if sources is not None and len(sources) and sources[0] is not None:
+            return WarpBatch(fields(self.run(x)), list(sources))
+        return self.forward(x)
 
     def finish(self, rgb: np.ndarray, alpha: np.ndarray, frame: tuple[int, int] | None = None) -> ExtractResult:
         """Model-frame (h, w, 3) rgb and (h, w) alpha -> :class:`ExtractResult` in ``frame`` (H, W)."""
         return to_catalogue(rgb, alpha, self.preprocess.background, frame, self.scale)
+
+    @torch.inference_mode()
+    def finish_warped(self, field: torch.Tensor, source: WarpSource, frame: tuple[int, int] | None = None) -> ExtractResult:
+        """A warp generator's (7, h, w) fields and its source -> :class:`ExtractResult` in ``frame``:
+        the photo sampled once, straight into the frame (:func:`~clothes_extractor.inference.warp_frame.draw`)."""
+        pixels = source.pixels if isinstance(source.pixels, torch.Tensor) else to_tensor(source.pixels)
+        pixels = pixels.to(field.device)
+        rgb, alpha = draw(field, pixels, source.box, tuple(frame or CATALOGUE_FRAME), self.scale, self.background_tensor)
+        return ExtractResult(rgb=to_uint8(rgb), alpha=to_uint8(alpha), background=tuple(self.preprocess.background))
+
+    def finish_all(self, outputs, frame: tuple[int, int] | None = None) -> list[ExtractResult]:
+        """:meth:`predict`'s outputs -> one :class:`ExtractResult` each, in ``frame``."""
+        if isinstance(outputs, WarpBatch):
+            return [self.finish_warped(f, s, frame) for f, s in zip(outputs.fields, outputs.sources)]
+        rgb, alpha = outputs
+        return [self.finish(r, a, frame) for r, a in zip(rgb, alpha)]
 
     @property
     def scale(self) -> float:
@@ -248,20 +265,25 @@ class Extractor:
     def extract(self, photo: np.ndarray, mask: np.ndarray, *, frame: tuple[int, int] | None = None) -> ExtractResult:
         """(H, W, 3) uint8 photo + (H, W) bool garment mask -> the garment in ``frame``
         ((H, W); default :data:`CATALOGUE_FRAME`, 1024x768)."""
-        rgb, alpha = self.predict(self.prepare(photo, mask)[None], [self.prepare_source(photo, mask)])
-        return self.finish(rgb[0], alpha[0], frame)
+        source = self.prepare_source(photo, mask, frame=frame)
+        return self.finish_all(self.predict(self.prepare(photo, mask)[None], [source]), frame)[0]
 
     def extract_many(
         self, inputs: Sequence[np.ndarray], *, frame: tuple[int, int] | None = None, batch_size: int = 8,
-        sources: Sequence[np.ndarray | None] | None = None,
+        sources: Sequence[WarpSource | None] | None = None,
     ) -> Iterator[ExtractResult]:
         """Prepared model inputs (from :meth:`prepare`, with :meth:`prepare_source`'s ``sources``
         for a warp generator) -> results, ``batch_size`` at a time."""
         for start in range(0, len(inputs), batch_size):
             chunk = None if sources is None else sources[start: start + batch_size]
-            rgb, alpha = self.predict(np.stack(inputs[start: start + batch_size]), chunk)
-            for r, a in zip(rgb, alpha):
-                yield self.finish(r, a, frame)
+            yield from self.finish_all(self.predict(np.stack(inputs[start: start + batch_size]), chunk), frame)
+
+
+class WarpBatch(NamedTuple):
+    """A warp generator's batch between the model and the catalogue frame."""
+
+    fields: torch.Tensor  # (B, 7, h, w) (inference.warp_frame.fields)
+    sources: list[WarpSource]
 
 
 def load_extractor(checkpoint: str | os.PathLike, device: str | torch.device = "cpu") -> Extractor:
