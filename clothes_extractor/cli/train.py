@@ -45,6 +45,7 @@ _LabelsOpt = Annotated[Optional[str], typer.Option("--labels", help="Garment par
 _MaxStepsOpt = Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Stop after this many steps in all (quick runs).", rich_help_panel=_RUN_PANEL)]
 _OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Reuse a non-empty --out folder, replacing its checkpoints.", rich_help_panel=_RUN_PANEL)]
 _PreparedOpt = Annotated[Optional[str], typer.Option("--prepared", help="Read the cache of `prepare`: auto (when built), on (required) or off [default: auto].", rich_help_panel=_TRAIN_PANEL)]
+_ReportToOpt = Annotated[Optional[str], typer.Option("--report-to", metavar="TRACKERS", help="Also log each epoch's metrics.jsonl scalars, sample picture and the run's configuration to: tensorboard (RUN/tensorboard), wandb (Weights & Biases; offline without a login; --resume continues its run), tensorboard,wandb, none, or auto: tensorboard when it is installed [default: auto; on --resume: the run's].", rich_help_panel=_RUN_PANEL)]
 _ResumeOpt = Annotated[Optional[Path], typer.Option("--resume", metavar="RUN", help="Continue the run in RUN (its settings; --epochs may extend it).", rich_help_panel=_RUN_PANEL)]
 _SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed [default: 42].", rich_help_panel=_RUN_PANEL)]
 _SizeOpt = Annotated[Optional[str], typer.Option("--size", help="Model size: an int or HxW (e.g. 512x384), multiples of 32 [default: 224].", rich_help_panel=_TRAIN_PANEL)]
@@ -135,6 +136,10 @@ channels_last, batch 32, torch.compile for runs of 5,000 steps or more); on a CP
 `--threads` threads (idle threads spin briefly, then sleep: GOMP_SPINCOUNT=10000 unless set),
 batch 8 unless `--bs`, torch.compile for runs of 2,000 steps or more (`--no-compile` to skip).
 
+Tracking: `--report-to tensorboard,wandb` logs the same scalars, pictures and configuration to
+TensorBoard and/or Weights & Biases (extras `.[tensorboard]`, `.[wandb]`); W&B logs offline
+without a login (`wandb sync` uploads later), its run id kept in `RUN/wandb.json` for `--resume`.
+
 Several GPUs: `torchrun --nproc_per_node=N --no-python clothes-extractor train-gan ...` trains with DDP
 (NCCL; gloo on CPU); `--bs` is per process; only rank 0 writes. The discriminator's batch norm
 becomes SyncBatchNorm on multi-GPU runs (use `--norm-d instance` to avoid batch statistics).
@@ -193,6 +198,7 @@ def train_unet_command(
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = None,
     threads: _ThreadsOpt = None,
+    report_to: _ReportToOpt = None,
     overwrite: _OverwriteOpt = False,
 ) -> None:
     _train_generator("unet", dict(locals()))
@@ -206,6 +212,7 @@ def train_unet_command(
         "  clothes-extractor train-gan --data data/zalando-low-res --epochs 200 --bs 32\n\n"
         "  clothes-extractor train-gan --data data/zalando-low-res --size 512x384 --gan-mode lsgan --encoder-weights none\n\n"
         "  clothes-extractor train-gan --data data/viton --size 256x192 --framing fill --arch warp --init clothes_extractor/pretrained/generator.safetensors\n\n"
+        "  clothes-extractor train-gan --data data/zalando-low-res --report-to tensorboard,wandb\n\n"
         "  clothes-extractor train-gan --resume runs/train-gan --epochs 300"
     ),
 )
@@ -246,6 +253,7 @@ def train_gan_command(
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = None,
     threads: _ThreadsOpt = None,
+    report_to: _ReportToOpt = None,
     overwrite: _OverwriteOpt = False,
 ) -> None:
     _train_generator("gan", dict(locals()))
@@ -287,6 +295,7 @@ def train_segmenter_command(
     max_steps: _MaxStepsOpt = None,
     compile: _CompileOpt = None,
     threads: _ThreadsOpt = None,
+    report_to: _ReportToOpt = None,
     overwrite: _OverwriteOpt = False,
 ) -> None:
     """Train a garment segmenter on the photos and their `image-parse-v3` parse maps.

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from clothes_extractor.config import GENERATOR_ARCHS, PreprocessConfig, parse_background, parse_size, strict_from_dict
 from clothes_extractor.data.layouts import data_root
 from clothes_extractor.errors import ConfigError
+from clothes_extractor.train.tracking import parse_report_to
 
 DEFAULT_BATCH_SIZE = {"cuda": 32, "cpu": 8}  # LoopConfig.batch_size=None, by device type
 # Steps between two reads of the losses on the host, by device type: a CUDA read waits for the
@@ -67,6 +68,9 @@ class LoopConfig:
     compile: bool | None = None  # torch.compile the trained networks; None: auto (train.distributed.resolve_compile)
     threads: int | None = None  # CPU intra-op threads [default: torch's, the machine's cores]
     sample_count: int = 8  # validation samples shown in samples/epoch_NNN.png
+    # Trackers beside metrics.jsonl (--report-to): auto (TensorBoard when installed), none, or
+    # tensorboard and/or wandb, comma-separated (clothes_extractor.train.tracking).
+    report_to: str = "auto"
 
     task: ClassVar[str] = ""  # which task a config.json belongs to (written beside the fields)
 
@@ -80,6 +84,7 @@ class LoopConfig:
             raise ConfigError("--max-steps must be at least 1")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("--threads must be at least 1")
+        object.__setattr__(self, "report_to", parse_report_to(self.report_to))
 
     @property
     def data_root(self):

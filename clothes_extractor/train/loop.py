@@ -2,7 +2,8 @@
 
 Per epoch: train steps (a rich progress bar with live losses), validation, one line of
 ``metrics.jsonl``, a picture ``samples/epoch_NNN.png``, checkpoints ``last`` and ``best`` (by
-the task's validation metric), and TensorBoard scalars and images when tensorboard is installed.
+the task's validation metric), and the same scalars and picture to the trackers of
+``report_to`` (TensorBoard, W&B: :mod:`clothes_extractor.train.tracking`).
 The run folder is described in :mod:`clothes_extractor.train.runs`.
 
 Resume is exact at epoch boundaries: shuffling and augmentation are seeded by (seed, epoch).
@@ -52,6 +53,7 @@ from clothes_extractor.train.distributed import (
 from clothes_extractor.train.registry import task_for
 from clothes_extractor.train.runs import RunState, check_run_folder, prepare_run, restore, save
 from clothes_extractor.train.task import TrainTask
+from clothes_extractor.train.tracking import Trackers, resolve_reporters
 
 
 class TrainingDiverged(ClothesExtractorError):
@@ -108,14 +110,6 @@ def _sigint_flag():
         signal.signal(signal.SIGINT, previous)
 
 
-def _tensorboard(run: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard is an optional extra: silently nothing without it
-        return None
-    return SummaryWriter(str(run / "tensorboard"))
-
-
 def _loader(ds, cfg: LoopConfig, ctx: Dist, *, train: bool, epoch: int = 0, task: TrainTask | None = None) -> DataLoader:
     """Train: every process gets its shuffled share, seeded by (seed, epoch); the same number of
     batches on every rank. Validation: a contiguous unpadded share (exact sums)."""
@@ -167,7 +161,7 @@ class _Run:
         self.say: Callable[..., None] = self.console.print if ctx.main else (lambda *a, **k: None)
         self.channels_last, self.autocast, self.threads = device_settings(ctx.device, self.cfg)
         self.run = Path(self.cfg.out)
-        self.writer = None
+        self.trackers = Trackers()
 
     def fit(self, resume: bool, overwrite: bool) -> TrainResult:
         task, cfg, ctx = self.task, self.cfg, self.ctx
@@ -188,7 +182,6 @@ class _Run:
         wrapped = wrap(state.modules, ctx, compile)
         if compile:
             task.compile_losses()
-        self.writer = _tensorboard(self.run) if ctx.main else None
         if ctx.main:
             (self.run / "samples").mkdir(exist_ok=True)
         val_loader = _loader(val_ds, cfg, ctx, train=False)
@@ -197,7 +190,10 @@ class _Run:
             self.say(why)
         history: list[dict[str, Any]] = []
         progress = self.progress()
+        ok = False
         try:
+            if ctx.main:  # only rank 0 tracks
+                self.trackers = Trackers.open(self.run, cfg.report_to, cfg.to_dict(), start_epoch, self.say)
             with _sigint_flag() as interrupted, progress:
                 for epoch in range(start_epoch, cfg.epochs):
                     if cfg.max_steps is not None and state.step >= cfg.max_steps:
@@ -205,15 +201,16 @@ class _Run:
                     started = time.perf_counter()
                     train_means = self.train_epoch(state, wrapped, train_ds, epoch, progress, interrupted)
                     history.append(self.end_epoch(state, val_loader, val_ds, train_means, started))
+            ok = True
         finally:
-            if self.writer is not None:
-                self.writer.close()
+            self.trackers.close(ok)
         weights = {k: v.detach().cpu() for k, v in state.modules[task.primary].state_dict().items()}
         return TrainResult(self.run, len(history) + start_epoch, state.step, state.best, task.best_key, history, weights)
 
     def setup(self, resume: bool, overwrite: bool):
         """(state, train set, validation set): networks built, the run folder made or restored."""
         task, cfg, ctx = self.task, self.cfg, self.ctx
+        resolve_reporters(cfg.report_to)  # a missing tracker package: one line, before the data
         if not resume:
             check_run_folder(cfg, overwrite)  # every rank: an error must stop them all, not hang one
         # Data, networks and losses first: a missing file or pretrained weight fails before the
@@ -355,7 +352,7 @@ class _Run:
             save(state, self.run, "last", metrics, with_state=True)
             if improved:
                 save(state, self.run, "best", metrics, with_state=False)
-            self.log_tensorboard(record, grid)
+            self.trackers.log_epoch(record, grid)
         shown = {k: v for k, v in val.items() if isinstance(v, (int, float))}
         self.say(
             f"epoch {state.epoch}/{self.cfg.epochs}  step {state.step}  "
@@ -364,13 +361,3 @@ class _Run:
             + ("  (best)" if improved else "")
         )
         return record
-
-    def log_tensorboard(self, record: dict[str, Any], grid: np.ndarray) -> None:
-        if self.writer is None:
-            return
-        for part in ("train", "val"):
-            for k, v in record[part].items():
-                if isinstance(v, (int, float)):
-                    self.writer.add_scalar(f"{part}/{k}", v, record["epoch"])
-        self.writer.add_image("samples", grid, record["epoch"], dataformats="HWC")
-        self.writer.flush()

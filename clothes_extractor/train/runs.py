@@ -8,6 +8,9 @@ Run folder::
     last.state.pt             optimisers, schedulers, other networks, RNG, epoch (for --resume)
     metrics.jsonl             one JSON line per epoch
     samples/epoch_NNN.png     the task's picture of fixed validation samples
+    tensorboard/              TensorBoard's event files (--report-to tensorboard; auto: when installed)
+    wandb/                    W&B's files of the run (--report-to wandb; offline runs: wandb sync uploads them)
+    wandb.json                the W&B run's id and project: --resume continues that W&B run
 """
 
 from __future__ import annotations
@@ -65,8 +68,11 @@ def prepare_run(cfg: LoopConfig, overwrite: bool) -> Path:
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     if overwrite:
-        for stale in ("metrics.jsonl", "last.state.pt", "best.safetensors", "best.json", "last.safetensors", "last.json"):
+        # wandb.json too: an overwritten run is a new W&B run.
+        for stale in ("metrics.jsonl", "last.state.pt", "best.safetensors", "best.json", "last.safetensors", "last.json", "wandb.json"):
             (run / stale).unlink(missing_ok=True)
+        for events in (run / "tensorboard").glob("events.out.tfevents.*"):  # not mixed with the new run's
+            events.unlink()
     atomic_write_text(run / "config.json", cfg.to_json() + "\n")
     return run
 
@@ -84,7 +90,8 @@ def load_run_config(run: str | Path) -> LoopConfig:
 
 def resume_config(run: str | Path, task: str, **given: Any) -> LoopConfig:
     """The configuration to continue ``run`` with: the run's own, except the settings of this
-    invocation (:data:`RUN_SETTINGS`: ``given`` or their defaults) and ``epochs`` when given.
+    invocation (:data:`RUN_SETTINGS`: ``given`` or their defaults) and ``epochs`` and
+    ``report_to`` when given (so a resumed run reports where it did unless told otherwise).
     ``task`` is the task the command trains; a run of another task is refused."""
     cfg = load_run_config(run)
     if cfg.task != task:
@@ -94,8 +101,9 @@ def resume_config(run: str | Path, task: str, **given: Any) -> LoopConfig:
     for name, value in changes.items():
         if value is None:
             changes[name] = fields[name].default
-    if given.get("epochs") is not None:
-        changes["epochs"] = given["epochs"]
+    for name in ("epochs", "report_to"):
+        if given.get(name) is not None:
+            changes[name] = given[name]
     return cfg.with_changes(out=str(run), **changes)
 
 
