@@ -54,3 +54,20 @@ def _run_torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def torchrun():
     """Run two processes through torchrun; returns the CompletedProcess."""
     return _run_torchrun
+
+
+@pytest.fixture()
+def offline_wandb(tmp_path, monkeypatch):
+    """W&B with no account and no network: WANDB_MODE=offline, silent, no key or .netrc, and its
+    own folders (config, cache, data) in tmp_path, so nothing is read from or left in $HOME."""
+    for key in [k for k in os.environ if k.startswith("WANDB_")]:
+        monkeypatch.delenv(key)
+    home = tmp_path / "wandb-home"
+    for name in ("CONFIG_DIR", "CACHE_DIR", "DATA_DIR", "ARTIFACT_DIR", "DIR"):
+        (home / name.lower()).mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(f"WANDB_{name}", str(home / name.lower()))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("NETRC", str(home / "no-netrc"))
+    monkeypatch.setenv("HOME", str(home))
+    return home

@@ -432,37 +432,6 @@ def test_a_corrupt_photo_stops_training_with_its_name(synthetic_root, lists, tmp
     assert "Traceback" not in out and "Original" not in out
 
 
-def test_tensorboard_gets_scalars_and_pictures_when_installed(train_args, monkeypatch):
-    import sys
-    import types
-
-    calls = []
-
-    class Writer:  # stands in for torch.utils.tensorboard.SummaryWriter (an optional extra)
-        def __init__(self, logdir):
-            calls.append(("init", logdir))
-
-        def add_scalar(self, tag, value, step):
-            calls.append(("scalar", tag, step))
-
-        def add_image(self, tag, image, step, dataformats):
-            calls.append(("image", tag, image.shape, dataformats))
-
-        def flush(self):
-            pass
-
-        def close(self):
-            calls.append(("close",))
-
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
-    _ok(runner.invoke(app, ["train-unet", *train_args("--max-steps", "1", "--perceptual", "0")]))
-    assert calls[0][0] == "init" and calls[0][1].endswith("tensorboard") and calls[-1] == ("close",)
-    scalars = {c[1] for c in calls if c[0] == "scalar"}
-    assert {"train/l1", "val/l1", "val/ssim", "val/psnr"} <= scalars
-    images = [c for c in calls if c[0] == "image"]
-    assert len(images) == 1 and images[0][3] == "HWC" and images[0][2][2] == 3
-
-
 def test_cpu_settings_channels_last_fp32_and_threads():
     from clothes_extractor.train.distributed import CPU_CHANNELS_LAST, device_settings
 
