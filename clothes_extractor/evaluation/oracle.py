@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from clothes_extractor.losses import masked_l1_loss
 from clothes_extractor.models.warp import on_background, warp
 
-# Coarse to fine: the first steps fit blurred images, so a stripe can find its own stripe
-# rather than the nearest one of the same shade.
-BLUR_SIGMAS = (4.0, 1.5, 0.0)
+# Coarse to fine, in the grid and in the images: each level starts from the coarser level's
+# flow and first fits blurred images, so a stripe finds its own stripe rather than the nearest
+# one of the same shade (a free fit at 8x6 bends stripes into whirlpools).
+LEVEL_SIGMAS = (6.0, 3.0, 1.0, 0.0)
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -30,21 +31,35 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return kornia.filters.gaussian_blur2d(x, (k, k), (sigma, sigma), border_type="replicate")
 
 
+def levels(grid: tuple[int, int]) -> list[tuple[int, int]]:
+    """The grids fitted in turn for ``grid``: halved (rounding up) down to 2 points a side."""
+    out = [tuple(grid)]
+    while max(out[0]) > 2:
+        gh, gw = out[0]
+        out.insert(0, (max(2, -(-gh // 2)), max(2, -(-gw // 2))))
+    return out
+
+
 def fit_flow(
     source: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor, grid: tuple[int, int], *,
-    steps: int = 240, lr: float = 0.01,
+    steps: int = 240, lr: float = 0.004,
 ) -> torch.Tensor:
     """(B, 2, gh, gw) control-point flow that best warps ``source`` onto ``target`` (both
     (B, 3, H, W) in [-1, 1]) where ``alpha`` ((B, 1, H, W) in [0, 1]) is: L1 inside the true
-    alpha, Adam, ``steps`` split evenly over :data:`BLUR_SIGMAS`."""
+    alpha, Adam, ``steps`` split over the :func:`levels` of the grid, each blurred less."""
     b = source.shape[0]
-    flow = torch.zeros(b, 2, *grid, dtype=source.dtype, device=source.device, requires_grad=True)
-    opt = torch.optim.Adam([flow], lr=lr)
-    per_stage = max(1, steps // len(BLUR_SIGMAS))
+    grids = levels(grid)
+    sigmas = LEVEL_SIGMAS[-len(grids):] if len(grids) <= len(LEVEL_SIGMAS) else (LEVEL_SIGMAS[0],) * (len(grids) - len(LEVEL_SIGMAS)) + LEVEL_SIGMAS
+    per_level = max(1, steps // len(grids))
+    flow = torch.zeros(b, 2, *grids[0], dtype=source.dtype, device=source.device)
     with torch.enable_grad():
-        for sigma in BLUR_SIGMAS:
+        for level, sigma in zip(grids, sigmas):
+            if tuple(flow.shape[-2:]) != level:
+                flow = F.interpolate(flow, size=level, mode="bicubic", align_corners=False)
+            flow = flow.detach().requires_grad_(True)
+            opt = torch.optim.Adam([flow], lr=lr)
             src, tgt = _blur(source, sigma), _blur(target, sigma)
-            for _ in range(per_stage):
+            for _ in range(per_level):
                 # Summed over images: each photo's flow gets its own gradient, unscaled by B.
                 loss = masked_l1_loss(warp(src, flow), tgt, alpha) * b
                 opt.zero_grad(set_to_none=True)
