@@ -119,7 +119,7 @@ def test_the_runner_reads_and_writes_beside_the_model_and_reports_in_order(tmp_p
     import time
 
     from clothes_extractor.errors import ClothesExtractorError
-    from clothes_extractor.inference.folder import FolderJob, run_folder
+    from clothes_extractor.inference.folder import FolderJob, FolderSteps, run_folder
 
     threads = {"read": set(), "write": set(), "predict": set()}
     written = []
@@ -131,20 +131,21 @@ def test_the_runner_reads_and_writes_beside_the_model_and_reports_in_order(tmp_p
             raise ClothesExtractorError("photo 4 is corrupt")
         return i
 
-    def predict(xs):
-        threads["predict"].add(threading.current_thread().name)
-        return [x * 10 for x in xs]
+    class Steps(FolderSteps):
+        def infer(self, xs):
+            threads["predict"].add(threading.current_thread().name)
+            return [x * 10 for x in xs]
 
-    def write(result, job):
-        threads["write"].add(threading.current_thread().name)
-        time.sleep(0.02 if result == 10 else 0)  # the first write finishes last
-        if result == 70:
-            raise OSError("disk says no")
-        written.append(result)
+        def write(self, result, job):
+            threads["write"].add(threading.current_thread().name)
+            time.sleep(0.02 if result == 10 else 0)  # the first write finishes last
+            if result == 70:
+                raise OSError("disk says no")
+            written.append(result)
 
     jobs = [FolderJob(str(i), [tmp_path / f"{i}.png"], tmp_path / f"{i}.png", lambda i=i: read(i)) for i in range(1, 10)]
     (tmp_path / "9.png").write_bytes(b"x")  # there already: skipped
-    report = run_folder(jobs, predict, write, batch_size=3, overwrite=False)
+    report = run_folder(jobs, Steps(), batch_size=3, overwrite=False)
     assert report.skipped == ["9"]
     assert report.done == ["1", "2", "3", "5", "6", "8"]
     assert report.failed == [("4", "photo 4 is corrupt"), ("7", f"cannot write {tmp_path / '7.png'}: disk says no")]
@@ -152,3 +153,4 @@ def test_the_runner_reads_and_writes_beside_the_model_and_reports_in_order(tmp_p
     main = threading.current_thread().name
     assert threads["predict"] == {main}
     assert main not in threads["read"] and main not in threads["write"]
+
