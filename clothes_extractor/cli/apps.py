@@ -37,7 +37,7 @@ def serve_command(
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.001, help="Largest file a browser may upload, in MB (the brush sends the photo back as a PNG of up to ~3 MB).", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_upload_mb,
     max_megapixels: Annotated[float, typer.Option("--max-megapixels", min=0.001, help="Largest image (photo or mask) it decodes, in megapixels.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_megapixels,
     max_files: Annotated[int, typer.Option("--max-files", min=1, help="Most files (photos + masks) in one batch.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.max_files,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests the model runs at once; the others wait in the queue.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.concurrency,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Requests handled at once; their photos share batches through the one model instance, the others wait in the queue.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.concurrency,
     queue_size: Annotated[int, typer.Option("--queue-size", min=1, help="Requests that may wait; more are refused with a message.", rich_help_panel=_SERVE_NET_PANEL)] = ServeConfig.queue_size,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_SERVE_NET_PANEL)] = "auto",
 ) -> None:
@@ -45,11 +45,12 @@ def serve_command(
 
     Drop or pick a photo; the garment mask is predicted by the segmenter, uploaded, or painted with
     a brush, and shown over the photo. The result: the garment in the catalogue frame on white and a
-    transparent PNG (the files `extract` writes), its category and the seconds it took. Several
+    transparent PNG (the pixels `extract` writes), its category and the seconds it took. Several
     photos at once give a zip (optionally in the VITON-HD layout). The model card is one tab away,
     and the page's footer links gradio's API (`gradio_client`, curl). Listens on 127.0.0.1 unless
-    `--host` says otherwise; one model instance serves a queue of requests. Ctrl-C stops it and
-    removes every temporary file.
+    `--host` says otherwise; one model instance serves a queue of requests (those handled at once
+    share batches through it). Ctrl-C or SIGTERM stops it: requests in progress finish (new ones
+    are refused with a message), every temporary file is removed, exit code 0.
     """
     from clothes_extractor.serve import require_gradio, serve
 
@@ -71,8 +72,12 @@ def serve_command(
         else:
             typer.echo(line)
 
-    serve(cfg, say=say)
+    served = serve(cfg, say=say)
     typer.echo("stopped; temporary files removed")
+    if served:
+        from clothes_extractor.serve import exit_now
+
+        exit_now(0)  # not the interpreter's shutdown: gradio's threads are still alive
 # --- export --------------------------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@
 - :mod:`clothes_extractor.serve.engine`: the requests, on the library functions `extract` uses
   (no gradio: testable without a browser);
 - :mod:`clothes_extractor.serve.page`: the gradio page and its API endpoints;
+- :mod:`clothes_extractor.serve.batcher`: the one thread that runs the models, batching the
+  requests that wait at the same time;
 - here: the settings (:class:`ServeConfig`), loading the models once, the model card, the
   example photos and :func:`serve`, which runs the server until Ctrl-C or SIGTERM.
 
@@ -45,7 +47,7 @@ class ServeConfig:
     max_upload_mb: float = 20
     max_megapixels: float = 40
     max_files: int = 64
-    concurrency: int = 1
+    concurrency: int = 8  # requests handled at once; their model calls share batches of up to this many
     queue_size: int = 16
     device: str = "cpu"
     examples: tuple[Path, ...] | None = None  # None: example_photos()
@@ -112,7 +114,7 @@ def load_engine(cfg: ServeConfig, root: Path):
     card = model_card(extractor.meta, segmenter.meta if segmenter else None, shipped)
     limits = Limits(max_pixels=int(cfg.max_megapixels * 1e6), max_files=cfg.max_files)
     loaded = f"generator {extractor.meta['path']}, " + (f"segmenter {seg_path}" if segmenter else "no segmenter")
-    return Engine(extractor, segmenter, root=root, limits=limits, card=card), loaded
+    return Engine(extractor, segmenter, root=root, limits=limits, card=card, max_batch=cfg.concurrency), loaded
 
 
 def require_gradio() -> None:
@@ -127,8 +129,10 @@ def require_gradio() -> None:
         raise ClothesExtractorError(INSTALL_HINT)
 
 
-def serve(cfg: ServeConfig, say: Callable[[str], None] = print) -> None:
-    """Run the page until Ctrl-C or SIGTERM; every temporary file is removed on the way out."""
+def serve(cfg: ServeConfig, say: Callable[[str], None] = print) -> bool:
+    """Run the page until Ctrl-C or SIGTERM; every temporary file is removed on the way out.
+    True when a page was served: the caller should then end the process with :func:`exit_now`
+    (gradio's threads are still there)."""
     require_gradio()
     if cfg.public:
         say(f"warning: --host {cfg.host} makes the page reachable from other machines, without any login; "
@@ -153,7 +157,7 @@ def serve(cfg: ServeConfig, say: Callable[[str], None] = print) -> None:
         say(f"loaded {loaded}")
         from clothes_extractor.serve.page import launch
 
-        launch(engine, cfg, say)
+        return bool(launch(engine, cfg, say))
     finally:
         signal.signal(signal.SIGTERM, old_term)
         tempfile.tempdir = old_tempdir
@@ -167,3 +171,17 @@ def serve(cfg: ServeConfig, say: Callable[[str], None] = print) -> None:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def exit_now(code: int = 0) -> None:
+    """End the process at once, after flushing its output: no interpreter shutdown while gradio's
+    threads (uvicorn, the queue, its thread pool) are still alive, which aborted one stop in six
+    with SIGABRT (exit -6) when it came during a request. Call it once every file is removed."""
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

@@ -1,9 +1,17 @@
 """What the web page does, without the web page: one model instance, the limits, the requests.
 
 Every request goes through the inference functions `extract` uses (:func:`read_photo`,
-:func:`read_pair`, :func:`require_garment`, :meth:`Extractor.extract`, :func:`render` +
-:func:`save_all`, :func:`extract_folder`; :mod:`clothes_extractor.inference`): the page writes exactly the files `extract` writes,
-and fails with exactly its messages. No gradio here, so this module is tested without a browser.
+:func:`read_pair`, :func:`require_garment`, the :class:`Extractor`'s prepare / predict / finish,
+:func:`render`, :func:`extract_folder`; :mod:`clothes_extractor.inference`): the page writes the
+pixels `extract` writes, and fails with exactly its messages. No gradio here, so this module is
+tested without a browser.
+
+Under load (docs/speed.md, "serve"): the model calls of all requests go through one
+:class:`~clothes_extractor.serve.batcher.ModelQueue` (one thread; requests waiting at the same
+time share a batch), while each request decodes its photo, draws the preview and encodes its
+PNGs (zlib level :data:`PNG_LEVEL`: the same pixels, 3x faster than PIL's default) on its own
+thread. The mask a request used is kept for the next request on the same photo and mask choice
+(*Check the mask*, then *Extract*): the segmenter does not run twice.
 
 Paths: the page hands over the paths of files gradio stored on upload (inside its cache folder,
 which :func:`serve` points at a private temporary folder). :meth:`Engine.upload` refuses any path
@@ -13,11 +21,15 @@ show the uploaded file's name, never the server-side path.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import threading
 import time
 import uuid
 import zipfile
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +43,9 @@ from clothes_extractor.inference.composite import WHITE
 from clothes_extractor.inference.extractor import Extractor
 from clothes_extractor.inference.folder import extract_folder
 from clothes_extractor.inference.mask import read_pair, require_garment
-from clothes_extractor.inference.output import ExtractConfig, render, save_all
+from clothes_extractor.inference.output import ExtractConfig, render
 from clothes_extractor.inference.photo import read_photo
+from clothes_extractor.serve.batcher import ModelQueue, ServerStopping
 
 MASK_SOURCES: dict[str, str] = {  # value -> label on the page
     "segmenter": "predicted by the segmenter",
@@ -42,6 +55,10 @@ MASK_SOURCES: dict[str, str] = {  # value -> label on the page
 OVERLAY_SIDE = 768  # longest side of the mask preview, in pixels
 OVERLAY_TINT = (255, 32, 32)
 CANVAS_SIDE = 1024  # longest side of the brush's canvas
+# zlib level of the PNGs the page writes: the same pixels as `extract`'s (PIL's default, 6), a
+# third of the encoding time, 1.2x the bytes (768x1024, docs/speed.md "serve")
+PNG_LEVEL = 1
+MASK_CACHE = 4  # masks kept for the next request on the same photo (check, then extract)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -119,13 +136,32 @@ def safe_stem(name: str, default: str = "upload") -> str:
 
 
 def overlay(photo: np.ndarray, mask: np.ndarray, side: int = OVERLAY_SIDE) -> np.ndarray:
-    """The photo with the garment mask tinted and the rest dimmed, longest side at most ``side``."""
-    tint = np.asarray(OVERLAY_TINT, np.float32)
-    out = photo.astype(np.float32)
-    out = np.where(mask[..., None], 0.55 * out + 0.45 * tint, 0.45 * out)
-    image = Image.fromarray(out.round().astype(np.uint8))
+    """The photo with the garment mask tinted and the rest dimmed, longest side at most ``side``:
+    both made small first, then blended in integers (a preview: a few times cheaper than
+    blending every pixel of the photo)."""
+    image, layer = Image.fromarray(photo), Image.fromarray(mask.astype(np.uint8) * 255)
     image.thumbnail((side, side), Image.Resampling.BILINEAR)
-    return np.asarray(image)
+    layer = layer.resize(image.size, Image.Resampling.BILINEAR)
+    small = np.asarray(image, np.uint16)
+    m = np.asarray(layer, np.uint16)[..., None]  # 0..255: the share of the mask in each pixel
+    tint = np.asarray(OVERLAY_TINT, np.uint16)
+    tinted = (55 * small + 45 * tint + 50) // 100
+    dimmed = (45 * small + 50) // 100
+    return ((tinted * m + dimmed * (255 - m) + 127) // 255).astype(np.uint8)
+
+
+def write_png(image: Image.Image, path: Path) -> None:
+    """``image`` to ``path`` (PNG, :data:`PNG_LEVEL`) through a temporary file beside it. Never
+    makes a folder: when the server removed its folders meanwhile, :class:`ServerStopping`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        try:
+            image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            raise ServerStopping() from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def check_pixels(upload: Upload, limit: int, what: str) -> None:
@@ -150,7 +186,8 @@ class Engine:
     and are removed ``limits.output_ttl_s`` after they were written (and all at exit).
     """
 
-    def __init__(self, extractor: Extractor, segmenter=None, *, root: Path, limits: Limits = Limits(), card: str = "") -> None:
+    def __init__(self, extractor: Extractor, segmenter=None, *, root: Path, limits: Limits = Limits(), card: str = "",
+                 max_batch: int = 8) -> None:
         self.extractor = extractor
         self.segmenter = segmenter
         self.root = Path(root).resolve()
@@ -159,6 +196,11 @@ class Engine:
         self.work = self.root / "work"
         self.limits = limits
         self.card = card
+        self.models = ModelQueue(max_batch)
+        self._masks: OrderedDict[tuple, _Masked] = OrderedDict()
+        self._lock = threading.Condition()
+        self._running = 0  # requests in progress
+        self._stopping = False
 
     # --- inputs ----------------------------------------------------------------------------------
 
@@ -178,7 +220,18 @@ class Engine:
             raise ConfigError(f"mask source {choice.source!r} is not one of {', '.join(readers)}")
         check_pixels(photo, self.limits.max_pixels, "photo")
         paths.add(photo.path, photo.name)
-        return readers[choice.source](photo, choice, work, paths)
+        key = _mask_key(photo, choice)
+        with self._lock:
+            cached = self._masks.get(key) if key else None
+        if cached is not None:
+            return cached
+        masked = readers[choice.source](photo, choice, work, paths)
+        if key is not None:
+            with self._lock:
+                self._masks[key] = masked
+                while len(self._masks) > MASK_CACHE:
+                    self._masks.popitem(last=False)
+        return masked
 
     def _from_upload(self, photo: Upload, choice: MaskChoice, work: Path, paths: _Paths) -> _Masked:
         if choice.mask is None:
@@ -220,10 +273,30 @@ class Engine:
         if self.segmenter is None:
             raise ConfigError("this server has no segmenter (serve --segmenter); upload a mask or paint one")
         arr = read_photo(photo.path)
-        classes = self.segmenter.predict(arr)  # extract's predicted_mask, keeping the classes for the category
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            raise DataError(f"expected an (H, W, 3) RGB photo, got shape {arr.shape}")
+        # extract's predicted_mask (Segmenter.predict), in a batch; the classes kept for the category
+        classes = self.models.submit(self._segment, (self.segmenter.prepare(arr), arr.shape[:2]))
         garment = require_garment(self.segmenter, classes, self.extractor.labels, name=photo.name)
         category = self.category(self.segmenter.to_cihp(classes)[garment])
         return _Masked(arr, garment, "predicted by the segmenter", category)
+
+    def _segment(self, items: Sequence[tuple[np.ndarray, tuple[int, int]]]) -> list[np.ndarray]:
+        """The model queue's segmenter batch: prepared inputs and photo sizes -> class maps."""
+        logits = self.segmenter.logits(np.stack([x for x, _ in items]))
+        return [self.segmenter.finish(lg, frame) for lg, (_, frame) in zip(logits, items)]
+
+    def _generate(self, items: Sequence[tuple[np.ndarray, Any]]) -> list:
+        """The model queue's generator batch: prepared inputs (and a warp model's sources) ->
+        results in the catalogue frame (:meth:`Extractor.extract_many`, one batch)."""
+        sources = [src for _, src in items]
+        return list(self.extractor.extract_many([x for x, _ in items], batch_size=len(items),
+                                                sources=None if sources[0] is None else sources))
+
+    def garment(self, photo: np.ndarray, mask: np.ndarray):
+        """:meth:`Extractor.extract`, its model call batched with other requests'."""
+        ex = self.extractor
+        return self.models.submit(self._generate, (ex.prepare(photo, mask), ex.prepare_source(photo, mask)))
 
     def category(self, garment_labels: np.ndarray | None = None) -> str:
         """The garment category: the one label the generator knows; where it knows several, the
@@ -241,14 +314,23 @@ class Engine:
     def _request(self, fn, *args):
         """Run ``fn(work, paths, *args)`` in a fresh work folder removed afterwards; user errors
         come back as ClothesExtractorError with the users' file names in place of server paths."""
+        with self._lock:
+            if self._stopping:
+                raise ServerStopping()
+            self._running += 1
         paths = _Paths()
-        work = self._folder(self._folder(self.work) / uuid.uuid4().hex)
         try:
-            return fn(work, paths, *args)
-        except ClothesExtractorError as exc:
-            raise type(exc)(paths.clean(str(exc))) from None
+            work = self._folder(self._folder(self.work) / uuid.uuid4().hex)
+            try:
+                return fn(work, paths, *args)
+            except ClothesExtractorError as exc:
+                raise type(exc)(paths.clean(str(exc))) from None
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            with self._lock:
+                self._running -= 1
+                self._lock.notify_all()
 
     def _result_dir(self) -> Path:
         self.prune()
@@ -261,7 +343,7 @@ class Engine:
         try:
             path.mkdir(exist_ok=True)
         except FileNotFoundError:
-            raise ClothesExtractorError("this server is stopping; try again once it is back") from None
+            raise ServerStopping() from None
         return path
 
     def prune(self, now: float | None = None) -> None:
@@ -298,14 +380,12 @@ class Engine:
             started = time.perf_counter()
             upload = _required(photo)
             m = self._photo_and_mask(upload, choice, work, paths)
-            result = self.extractor.extract(m.photo, m.mask)
+            result = self.garment(m.photo, m.mask)
             out = self._result_dir()
             stem = safe_stem(upload.name)
             on_white, transparent = out / f"{stem}-garment.png", out / f"{stem}-garment-transparent.png"
-            save_all([
-                (render(result, ExtractConfig(background=WHITE)), on_white),
-                (render(result, ExtractConfig(transparent=True)), transparent),
-            ])
+            write_png(render(result, ExtractConfig(background=WHITE)), on_white)
+            write_png(render(result, ExtractConfig(transparent=True)), transparent)
             h, w = result.alpha.shape
             details = {"category": m.category, "mask": m.how, "size": f"{w}x{h}",
                        "seconds": round(time.perf_counter() - started, 3)}
@@ -340,8 +420,9 @@ class Engine:
                     continue
                 shutil.copyfile(up.path, paths.add(folder / name, up.name))
         cfg = ExtractConfig(viton_layout=viton_layout, transparent=not viton_layout, format=None if viton_layout else "png")
-        report = extract_folder(self.extractor, images_dir, masks_dir if masks else None, work / "garments", cfg,
-                                segmenter=self.segmenter)
+        # on the model queue's thread, alone: torch is never run by two threads at once
+        report = self.models.submit(lambda _: [extract_folder(self.extractor, images_dir, masks_dir if masks else None,
+                                                              work / "garments", cfg, segmenter=self.segmenter)], None)
         failed.update({i: paths.clean(reason) for i, reason in report.failed})
         out = self._result_dir() / "garments.zip"
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
@@ -354,8 +435,37 @@ class Engine:
                    "layout": "viton-hd" if viton_layout else "png cut-outs", "seconds": round(time.perf_counter() - started, 3)}
         return out, details
 
+    def stop(self, timeout: float = 5.0) -> int:
+        """Refuse new requests (:class:`ServerStopping`: "this server is stopping; try again once
+        it is back"), let those in progress finish for up to ``timeout`` s, then refuse the model
+        calls still waiting. Returns how many requests were still running after that (0 when
+        every request finished or was refused)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._stopping = True
+            self._lock.wait_for(lambda: self._running == 0, timeout=max(0.0, deadline - time.monotonic()))
+        self.models.stop(timeout=max(0.5, deadline - time.monotonic()))
+        with self._lock:  # the refused ones come back at once; the running batch's, when it is done
+            self._lock.wait_for(lambda: self._running == 0, timeout=2.0)
+            return self._running
+
     def close(self) -> None:
+        """Remove every file (call :meth:`stop` first when requests may be running)."""
+        self.models.stop(timeout=0)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _mask_key(photo: Upload, choice: MaskChoice) -> tuple | None:
+    """What identifies the mask a request gets (the files as they are now, the source, the kind);
+    None where it is not kept (the brush: its layer changes with every stroke)."""
+    if choice.source not in ("segmenter", "upload"):
+        return None
+    try:
+        files = [photo.path] + ([choice.mask.path] if choice.source == "upload" and choice.mask else [])
+        stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    except OSError:
+        return None
+    return choice.source, choice.kind, stats
 
 
 def _required(photo: Upload | None) -> Upload:

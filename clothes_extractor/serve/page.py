@@ -11,11 +11,18 @@ card*. The API endpoints (gradio's own, listed under "Use via API" at the page's
 
 A user error raises :class:`gradio.Error` with the message `extract` would print: the page shows
 it, an API client gets it as the exception's message, and the server goes on.
+
+SIGTERM or Ctrl-C (:func:`launch`): new requests are refused ("this server is stopping; try
+again once it is back"), those in progress finish (at most :data:`STOP_S` s), then the server
+closes; :func:`~clothes_extractor.serve.serve` removes the files.
 """
 
 from __future__ import annotations
 
 import functools
+import signal
+import threading
+import time
 from collections.abc import Callable
 
 import gradio as gr
@@ -34,6 +41,7 @@ INTRO = (
     "before trusting the result: a wrong mask gives a wrong garment."
 )
 CONCURRENCY_ID = "model"  # every event that runs a model shares one concurrency limit
+STOP_S = 5.0  # on SIGTERM, how long requests in progress may take to finish
 _SYSTEM_FONTS = (["ui-sans-serif", "system-ui", "sans-serif"], ["ui-monospace", "monospace"])
 
 
@@ -164,10 +172,37 @@ def build(engine: Engine, cfg: ServeConfig, say: Callable[[str], None] = print) 
     return page
 
 
-def launch(engine: Engine, cfg: ServeConfig, say: Callable[[str], None] = print) -> None:
-    """Build the page and serve it until Ctrl-C (or SIGTERM, which :func:`serve` turns into one)."""
+def launch(engine: Engine, cfg: ServeConfig, say: Callable[[str], None] = print) -> bool:
+    """Build the page and serve it until SIGTERM or Ctrl-C, then stop it: requests in progress
+    finish (or are refused with a message), the server closes. True once it has served."""
     page = build(engine, cfg, say)
     page.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
     theme = gr.themes.Default(font=_SYSTEM_FONTS[0], font_mono=_SYSTEM_FONTS[1])  # no web fonts: works offline
-    page.launch(server_name=cfg.host, server_port=cfg.port, max_file_size=int(cfg.max_upload_mb * 2**20),
-                show_error=False, quiet=False, footer_links=["api"], theme=theme, ssr_mode=False, mcp_server=False)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        page.launch(server_name=cfg.host, server_port=cfg.port, max_file_size=int(cfg.max_upload_mb * 2**20),
+                    show_error=False, quiet=False, footer_links=["api"], theme=theme, ssr_mode=False, mcp_server=False,
+                    prevent_thread_lock=True)
+        while not stop.wait(0.2):
+            pass
+        say("stopping: new requests are refused, those in progress finish")
+        left = engine.stop(STOP_S)
+        _wait_for_gradio(page, 2.0)  # the last results handed over (gradio writes the preview)
+        page.close(verbose=False)
+        if left:
+            say(f"{left} request(s) cut short")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return True
+
+
+def _wait_for_gradio(page: gr.Blocks, timeout: float) -> None:
+    """Until gradio's queue runs no event (refusals come back at once), at most ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    queue = getattr(page, "_queue", None)
+    while queue is not None and time.monotonic() < deadline:
+        if not any(job is not None for job in getattr(queue, "active_jobs", [])):
+            return
+        time.sleep(0.05)

@@ -106,6 +106,17 @@ def photo(request) -> Photo:
     return request.getfixturevalue("synthetic_photo")
 
 
+def pixels(png: Path | bytes) -> tuple[str, tuple[int, int], bytes]:
+    """A PNG's mode, size and pixels: what the page must agree on with `extract` (the page's
+    PNGs are compressed faster, so their bytes differ)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png) if isinstance(png, bytes) else png) as im:
+        return im.mode, im.size, im.tobytes()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

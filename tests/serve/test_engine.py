@@ -23,6 +23,7 @@ from clothes_extractor.errors import ClothesExtractorError, ConfigError, DataErr
 from clothes_extractor.inference.extractor import load_extractor
 from clothes_extractor.inference.segmenter import load_segmenter
 from clothes_extractor.serve.engine import Engine, Limits, MaskChoice, Upload, overlay, safe_stem
+from tests.serve.conftest import pixels
 
 runner = CliRunner()
 
@@ -38,7 +39,9 @@ def models(ckpts):
 
 @pytest.fixture()
 def engine(models, tmp_path) -> Engine:
-    return Engine(models["generator"], models["upper"], root=tmp_path / "root")
+    eng = Engine(models["generator"], models["upper"], root=tmp_path / "root")
+    yield eng
+    eng.models.stop(timeout=5)  # its thread
 
 
 def upload(engine: Engine, src: Path | bytes, name: str) -> Upload:
@@ -76,8 +79,8 @@ def cli_error(folder: Path, args: list[str]) -> str:
 def test_extract_writes_the_files_extract_writes(engine, ckpts, photo, tmp_path):
     seg = ["--segmenter", str(ckpts["upper"])]
     out = engine.extract(upload(engine, photo.photo, "person.jpg"))
-    assert out.on_white.read_bytes() == cli_extract(tmp_path, ckpts, photo.photo, *seg, "--background", "white").read_bytes()
-    assert out.transparent.read_bytes() == cli_extract(tmp_path, ckpts, photo.photo, *seg, "--transparent").read_bytes()
+    assert pixels(out.on_white) == pixels(cli_extract(tmp_path, ckpts, photo.photo, *seg, "--background", "white"))
+    assert pixels(out.transparent) == pixels(cli_extract(tmp_path, ckpts, photo.photo, *seg, "--transparent"))
     assert out.on_white.name == "person-garment.png" and out.transparent.name == "person-garment-transparent.png"
     assert out.details["category"] == "upper-clothes" and out.details["mask"] == "predicted by the segmenter"
     assert out.details["size"] == "768x1024" and out.details["seconds"] > 0
@@ -90,7 +93,7 @@ def test_an_uploaded_mask_gives_extracts_files(engine, ckpts, photo, tmp_path):
     choice = MaskChoice("upload", upload(engine, photo.parse, "parse.png"))
     out = engine.extract(upload(engine, photo.photo, "person.jpg"), choice)
     cli = cli_extract(tmp_path, ckpts, photo.photo, str(photo.parse), "--transparent")
-    assert out.transparent.read_bytes() == cli.read_bytes()
+    assert pixels(out.transparent) == pixels(cli)
     assert out.details["mask"] == "uploaded: parse.png"
     # the mask shown over the photo is the garment of the parse map
     checked = engine.check_mask(upload(engine, photo.photo, "person.jpg"), choice)
@@ -226,17 +229,39 @@ def test_results_are_removed_after_their_time(engine, photo):
 
 def test_a_request_still_running_when_the_server_stops_leaves_nothing(engine, photo, monkeypatch):
     up = upload(engine, photo.photo, "p.jpg")
-    run = engine.extractor.extract
+    run = engine.extractor.extract_many
 
-    def stopped_meanwhile(*args):
-        result = run(*args)
+    def stopped_meanwhile(*args, **kwargs):
+        result = list(run(*args, **kwargs))
         engine.close()  # serve's cleanup on SIGTERM, while the model ran
         return result
 
-    monkeypatch.setattr(engine.extractor, "extract", stopped_meanwhile)
+    monkeypatch.setattr(engine.extractor, "extract_many", stopped_meanwhile)
     with pytest.raises(ClothesExtractorError, match="^this server is stopping; try again once it is back$"):
         engine.extract(up)
     assert not engine.root.exists()  # the results were not written into a root made again
+
+
+def test_check_then_extract_runs_the_segmenter_once(engine, photo, monkeypatch):
+    calls = []
+    logits = engine.segmenter.logits
+    monkeypatch.setattr(engine.segmenter, "logits", lambda x: calls.append(len(x)) or logits(x))
+    up = upload(engine, photo.photo, "p.jpg")
+    checked = engine.check_mask(up)
+    out = engine.extract(up)
+    assert calls == [1] and out.details["category"] == checked.details["category"] == "upper-clothes"
+    engine.extract(upload(engine, photo.photo.read_bytes() + b"other bytes", "q.jpg"))  # another photo
+    assert calls == [1, 1]
+
+
+def test_stop_refuses_new_requests_with_a_message(engine, photo):
+    up = upload(engine, photo.photo, "p.jpg")
+    assert engine.stop(timeout=1) == 0
+    for call in (engine.extract, engine.check_mask):
+        with pytest.raises(ClothesExtractorError, match="^this server is stopping; try again once it is back$"):
+            call(up)
+    engine.close()
+    assert not engine.root.exists()
 
 
 def test_overlay_tints_the_mask_and_fits_the_preview():
