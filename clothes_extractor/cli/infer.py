@@ -99,8 +99,13 @@ def _print_selection(sel, exclude: Optional[Path]) -> None:
             typer.echo(f"  {reason}: {len(ids)}: {' '.join(ids[:20])}{more}")
 
 
-def _print_folder_report(command: str, report, output: Path) -> None:
-    """A folder run's failures (stderr), ignored masks and counts; exit 1 if any photo failed."""
+def _print_folder_report(command: str, report, output: Path, ctx=None) -> None:
+    """A folder run's failures (stderr), ignored masks and counts; exit 1 if any photo failed.
+    Under torchrun (``ctx``: :class:`~clothes_extractor.distributed.Dist`) rank 0 prints the job's
+    report and exits with its code (torchrun's then); the others end quietly with 0, so that none
+    ends the job (torchrun stops the rest when one fails) before rank 0 has printed."""
+    if ctx is not None and not ctx.main:
+        return
     err = _stderr()
     for sample_id, reason in report.failed:
         err.print(f"[bold red]failed:[/] {sample_id}: {reason}", highlight=False, soft_wrap=True)
@@ -110,9 +115,10 @@ def _print_folder_report(command: str, report, output: Path) -> None:
         ids = report.masks_without_photo
         typer.echo(f"{len(ids)} mask(s) without a photo, ignored: {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
     skipped = f", {len(report.skipped)} skipped (output exists; --overwrite replaces)" if report.skipped else ""
+    processes = f" ({ctx.world} processes)" if ctx is not None and ctx.active else ""
     typer.echo(
         f"{command}: {len(report.done)} written to {output}, {len(report.failed)} failed{skipped}; "
-        f"{report.seconds:.1f} s"
+        f"{report.seconds:.1f} s{processes}"
     )
     if report.failed:
         raise fail(f"{len(report.failed)} photo(s) failed; listed above. The others were written.")
@@ -141,6 +147,11 @@ _EXTRACT_RUN_PANEL = "Run"
         "(`<id>.*` or `<id>_mask.*`), runs them in batches, skips outputs that exist, reports each bad "
         "pair and goes on, and exits with 1 if any failed. `--viton-layout` writes `OUTDIR/cloth/<id>.jpg` "
         "(on white) and `OUTDIR/cloth-mask/<id>.jpg` for a VITON-HD try-on model.\n\n"
+        "**Several GPUs or machines**: `torchrun --nproc_per_node=N --no-python clothes-extractor extract "
+        "--images DIR ...` splits the photos between N processes, each on its own GPU (`cuda:LOCAL_RANK`; "
+        "gloo on CPU), writes the files one process writes and skips those that exist (a killed job resumes "
+        "where it stopped); rank 0 prints one report of every failure, and the exit code is one process's. "
+        "Across machines add `--nnodes` and `--rdzv-endpoint` (the README has a SLURM example).\n\n"
         "**Without a mask**: a segmenter predicts the photo's parse map and the garment is its pixels of the "
         "generator's garment labels: the built-in default segmenter, or `--segmenter SEG` (a `train-segmenter` "
         "checkpoint). A MASK given (or found in `--masks`) still wins; folder mode without `--masks` predicts "
@@ -158,7 +169,8 @@ _EXTRACT_RUN_PANEL = "Run"
         "  clothes-extractor extract person.jpg -o shirt.png -c runs/train-gan --segmenter runs/train-segmenter\n\n"
         "  clothes-extractor extract person.jpg mask.png -o shirt.png -c generator.onnx\n\n"
         "  clothes-extractor extract --images test/image --masks test/image-parse -o out/ --margins viton --size 256x192   # evaluate's VITON images\n\n"
-        "  clothes-extractor extract --images photos/ -o out/ -c runs/train-gan --segmenter runs/train-segmenter"
+        "  clothes-extractor extract --images photos/ -o out/ -c runs/train-gan --segmenter runs/train-segmenter\n\n"
+        "  torchrun --nproc_per_node=8 --no-python clothes-extractor extract --images photos/ --masks masks/ -o out/   # 8 GPUs"
     ),
 )
 @handle_errors
@@ -183,7 +195,7 @@ def extract_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.", rich_help_panel=_EXTRACT_RUN_PANEL)] = "auto",
 ) -> None:
     from clothes_extractor.config import parse_background, parse_size
-    from clothes_extractor.inference.output import ExtractConfig, check_output_folder, check_output_path
+    from clothes_extractor.inference.output import ExtractConfig, check_output_path
     from clothes_extractor.inference.photo import check_photo_files
 
     folder = images is not None or masks is not None
@@ -199,27 +211,34 @@ def extract_command(
         overwrite=overwrite,
         margins=margins.lower(),
     )
-    if folder:  # before the slow part
-        check_output_folder(output)
-    else:
-        check_photo_files(photo, mask)
-        check_output_path(output, cfg)
-    needs_masks = (masks is None) if folder else (mask is None)
-    extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or needs_masks, cfg.margins)
-    if not folder:
-        from clothes_extractor.inference.pipeline import extract_file
-
-        result = extract_file(extractor, photo, mask, output, cfg, segmenter=seg)
-        h, w = result.alpha.shape
-        how = f" from the garment mask predicted by {segmenter}" if mask is None else ""
-        typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'}){how}")
-        for note in result.notes:
-            typer.echo(note)
+    if folder:
+        _extract_folder(images, masks, output, cfg, checkpoint=checkpoint, segmenter=segmenter, device=device, category=category)
         return
-    from clothes_extractor.inference.folder import extract_folder
+    check_photo_files(photo, mask)  # before the slow part
+    check_output_path(output, cfg)
+    extractor, seg, segmenter = _load_models(checkpoint, segmenter, device, category, segmenter is not None or mask is None, cfg.margins)
+    from clothes_extractor.inference.pipeline import extract_file
 
-    report = extract_folder(extractor, images, masks, output, cfg, progress=True, segmenter=seg)
-    _print_folder_report("extract", report, output)
+    result = extract_file(extractor, photo, mask, output, cfg, segmenter=seg)
+    h, w = result.alpha.shape
+    how = f" from the garment mask predicted by {segmenter}" if mask is None else ""
+    typer.echo(f"wrote {output} ({w}x{h}, {'RGBA' if transparent else 'RGB'}){how}")
+    for note in result.notes:
+        typer.echo(note)
+
+
+def _extract_folder(images: Path, masks: Optional[Path], output: Path, cfg, *, checkpoint, segmenter, device: str, category) -> None:
+    """Folder mode: one process, or this one's share under torchrun (one report, from rank 0)."""
+    from clothes_extractor.inference.folder import extract_folder
+    from clothes_extractor.inference.processes import check_shared_output, folder_processes, gather_report, share
+
+    with folder_processes(device) as ctx:
+        check_shared_output(output, ctx)  # before the slow part
+        with_segmenter = segmenter is not None or masks is None
+        extractor, seg, _ = _load_models(checkpoint, segmenter, str(ctx.device), category, with_segmenter, cfg.margins)
+        report = extract_folder(extractor, images, masks, output, cfg, progress=ctx.main, segmenter=seg, share=share(ctx))
+        report = gather_report(report, ctx)
+    _print_folder_report("extract", report, output, ctx)
 
 
 def _check_extract_mode(folder: bool, photo, mask, images, folder_options: bool) -> None:
@@ -257,7 +276,8 @@ def _load_models(checkpoint, segmenter, device: str, category, with_segmenter: b
         "Examples:\n\n"
         "  clothes-extractor segment person.jpg -o parse.png\n\n"
         "  clothes-extractor segment person.jpg -o parse.png --segmenter runs/train-segmenter\n\n"
-        "  clothes-extractor segment --images photos/ -o parses/ -s runs/train-segmenter/best.safetensors"
+        "  clothes-extractor segment --images photos/ -o parses/ -s runs/train-segmenter/best.safetensors\n\n"
+        "  torchrun --nproc_per_node=8 --no-python clothes-extractor segment --images photos/ -o parses/   # 8 GPUs"
     ),
 )
 @handle_errors
@@ -278,11 +298,17 @@ def segment_command(
     label (upper -> 5 upper-clothes, bottom -> 9 pants, hair -> 2, face -> 13, ...). Folder mode
     (`--images DIR -o OUTDIR`) skips outputs that exist, reports each photo it cannot read and
     goes on, and exits with 1 if any failed.
+
+    Several GPUs or machines: `torchrun --nproc_per_node=N --no-python clothes-extractor segment
+    --images DIR ...` splits the photos between N processes, each on its own GPU
+    (`cuda:LOCAL_RANK`; gloo on CPU), writes the files one process writes and skips those that
+    exist (a killed job resumes); rank 0 prints one report of every failure. Across machines
+    add `--nnodes` and `--rdzv-endpoint` (the README has a SLURM example).
     """
     import numpy as np
 
     from clothes_extractor import pretrained
-    from clothes_extractor.inference.output import check_output_folder, check_parse_output
+    from clothes_extractor.inference.output import check_parse_output
     from clothes_extractor.inference.photo import check_photo_files
     from clothes_extractor.inference.segmenter import load_segmenter
     from clothes_extractor.runtime import resolve_device
@@ -291,24 +317,35 @@ def segment_command(
         raise fail("give a PHOTO for one photo, or --images DIR for a folder, not both", 2)
     if images is None and photo is None:
         raise fail("give a PHOTO (or --images DIR for a folder)", 2)
-    if images is None:  # before the slow part
-        check_photo_files(photo, command="segment")
-        check_parse_output(output, overwrite)
-    else:
-        check_output_folder(output)
-    seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
-    if images is None:
-        from clothes_extractor.inference.pipeline import segment_file
-
-        classes = segment_file(seg, photo, output, overwrite=overwrite)
-        h, w = classes.shape
-        present = ", ".join(seg.label_set.classes[c] for c in np.unique(classes))
-        typer.echo(f"wrote {output} ({w}x{h} palette PNG, {seg.label_set.name}; found: {present})")
+    if images is not None:
+        _segment_folder(images, output, segmenter, device, overwrite=overwrite, batch_size=batch_size)
         return
-    from clothes_extractor.inference.folder import segment_folder
+    check_photo_files(photo, command="segment")  # before the slow part
+    check_parse_output(output, overwrite)
+    seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), resolve_device(device))
+    from clothes_extractor.inference.pipeline import segment_file
 
-    report = segment_folder(seg, images, output, overwrite=overwrite, batch_size=batch_size, progress=True)
-    _print_folder_report("segment", report, output)
+    classes = segment_file(seg, photo, output, overwrite=overwrite)
+    h, w = classes.shape
+    present = ", ".join(seg.label_set.classes[c] for c in np.unique(classes))
+    typer.echo(f"wrote {output} ({w}x{h} palette PNG, {seg.label_set.name}; found: {present})")
+
+
+def _segment_folder(images: Path, output: Path, segmenter, device: str, *, overwrite: bool, batch_size: int) -> None:
+    """Folder mode: one process, or this one's share under torchrun (one report, from rank 0)."""
+    from clothes_extractor import pretrained
+    from clothes_extractor.inference.folder import segment_folder
+    from clothes_extractor.inference.processes import check_shared_output, folder_processes, gather_report, share
+    from clothes_extractor.inference.segmenter import load_segmenter
+
+    with folder_processes(device) as ctx:
+        check_shared_output(output, ctx)  # before the slow part
+        seg = load_segmenter(pretrained.resolve(segmenter, "segmenter"), ctx.device)
+        report = segment_folder(
+            seg, images, output, overwrite=overwrite, batch_size=batch_size, progress=ctx.main, share=share(ctx)
+        )
+        report = gather_report(report, ctx)
+    _print_folder_report("segment", report, output, ctx)
 
 
 # --- serve ---------------------------------------------------------------------------------------

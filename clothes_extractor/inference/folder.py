@@ -10,6 +10,9 @@ implementations for each command. With the model on CUDA, :func:`extract_folder`
 each photo's bytes and its mask, the batch's JPEGs are decoded, preprocessed and brought to the
 catalogue frame on the GPU (:mod:`~clothes_extractor.inference.device_pixels`), and the writing
 threads encode. Elsewhere the host path (PIL in the threads) runs as before.
+
+Under ``torchrun`` each process takes its ``share`` of the photos (every N-th, from its rank),
+and :func:`merge_reports` makes their reports one (:mod:`clothes_extractor.inference.processes`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,23 @@ class FolderReport:
     masks_without_photo: list[str] = field(default_factory=list)  # extract with --masks only
     notes: list[tuple[str, str]] = field(default_factory=list)  # (id, note): mask resized, area warnings
     seconds: float = 0.0
+
+
+def merge_reports(reports: Sequence[FolderReport]) -> FolderReport:
+    """The reports of the processes that shared one folder run (:func:`run_folder`'s ``share``)
+    as one: each list in job order, which is the order of the ids; the masks without a photo,
+    which every process found alike, once; the slowest process's seconds."""
+    def by_id(items):  # a stable sort: an id's notes keep their order
+        return sorted(items, key=lambda item: item if isinstance(item, str) else item[0])
+
+    return FolderReport(
+        done=by_id(i for r in reports for i in r.done),
+        failed=by_id(f for r in reports for f in r.failed),
+        skipped=by_id(i for r in reports for i in r.skipped),
+        masks_without_photo=list(reports[0].masks_without_photo) if reports else [],
+        notes=by_id(n for r in reports for n in r.notes),
+        seconds=max((r.seconds for r in reports), default=0.0),
+    )
 
 
 @dataclass(frozen=True)
@@ -176,13 +196,18 @@ def run_folder(
     batch_size: int,
     overwrite: bool,
     progress: str | None = None,
+    share: tuple[int, int] = (0, 1),
 ) -> FolderReport:
     """Every job: read, predict (a batch at a time), write, by ``steps``; a photo that fails is
     in the report with its reason and the others go on.
 
     ``progress``: the label of a progress bar (None: none). Reading the next photos and writing
     the last results run in :data:`IO_THREADS` threads beside the model; each list of the
-    report keeps the order of ``jobs``, as a sequential run would."""
+    report keeps the order of ``jobs``, as a sequential run would. ``share``: (rank, processes)
+    of a run split between processes: this one takes every ``processes``-th job from its rank,
+    whatever exists already, so that a rerun splits the photos the same way."""
+    rank, processes = share
+    jobs = list(jobs)[rank::processes]
     advance, stop = progress_bar(progress or "", len(jobs), enabled=progress is not None)
     pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="folder-io")
     run = _Run(steps, pool, advance)
@@ -420,6 +445,7 @@ def extract_folder(
     progress: bool = False,
     segmenter: Segmenter | None = None,
     pixels: str = "auto",
+    share: tuple[int, int] = (0, 1),
 ) -> FolderReport:
     """Every photo of ``images`` with its mask in ``masks`` -> ``out``, ``cfg.batch_size`` at a
     time through the model. With a ``segmenter``, a photo without a mask (or every photo, when
@@ -428,7 +454,8 @@ def extract_folder(
     ``pixels`` (:func:`~clothes_extractor.inference.device_pixels.choose_pixels`): ``host``
     decodes, preprocesses and resizes with PIL in the reading and writing threads; ``device``
     decodes the JPEGs and does that pixel work on the model's device, a batch at a time
-    (:mod:`~clothes_extractor.inference.device_pixels`); ``auto``: device on CUDA, else host."""
+    (:mod:`~clothes_extractor.inference.device_pixels`); ``auto``: device on CUDA, else host.
+    ``share``: this process's part of a run split between processes (:func:`run_folder`)."""
     started = time.perf_counter()
     on_device = dp.choose_pixels(pixels, extractor.device) == "device"
     out = check_output_folder(out)
@@ -445,7 +472,7 @@ def extract_folder(
         paths = outputs_for(out, sample_id, cfg)
         jobs.append(FolderJob(sample_id, paths, paths[0].parent, functools.partial(steps.read, sample_id, photo_path, mask_path)))
     report = run_folder(
-        jobs, steps, batch_size=cfg.batch_size, overwrite=cfg.overwrite, progress="extract" if progress else None
+        jobs, steps, batch_size=cfg.batch_size, overwrite=cfg.overwrite, progress="extract" if progress else None, share=share
     )
     report.masks_without_photo = orphans
     return _finished(report, jobs, steps, started)
@@ -460,9 +487,10 @@ def segment_folder(
     batch_size: int = 8,
     progress: bool = False,
     pixels: str = "auto",
+    share: tuple[int, int] = (0, 1),
 ) -> FolderReport:
     """Every photo of ``images`` -> ``out/<stem>.png`` (palette PNG of the predicted parse).
-    ``pixels``: as :func:`extract_folder`'s (``device``: JPEGs decoded, fitted, and the
+    ``pixels``, ``share``: as :func:`extract_folder`'s (``device``: JPEGs decoded, fitted, and the
     logits upsampled and argmaxed on the segmenter's device; the class maps copied back once a batch)."""
     started = time.perf_counter()
     on_device = dp.choose_pixels(pixels, segmenter.device) == "device"
@@ -476,7 +504,7 @@ def segment_folder(
         for i in sorted(photos)
     ]
     report = run_folder(
-        jobs, steps, batch_size=batch_size, overwrite=overwrite, progress="segment" if progress else None
+        jobs, steps, batch_size=batch_size, overwrite=overwrite, progress="segment" if progress else None, share=share
     )
     return _finished(report, jobs, steps, started)
 

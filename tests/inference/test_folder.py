@@ -154,3 +154,36 @@ def test_the_runner_reads_and_writes_beside_the_model_and_reports_in_order(tmp_p
     assert threads["predict"] == {main}
     assert main not in threads["read"] and main not in threads["write"]
 
+
+def test_shares_of_a_run_split_the_jobs_by_rank_and_merge_into_the_whole_report(tmp_path):
+    """A run split between processes (torchrun): each takes every N-th job from its rank, what
+    exists included (a rerun splits alike), and their reports merge into one run's, in job order."""
+    from clothes_extractor.errors import ClothesExtractorError
+    from clothes_extractor.inference.folder import FolderJob, FolderSteps, merge_reports, run_folder
+
+    class Steps(FolderSteps):
+        def infer(self, xs):
+            return [ClothesExtractorError(f"{x} failed in the batch") if x == 5 else x for x in xs]
+
+        def write(self, result, job):
+            job.target.write_text(str(result))
+
+    def read(i):
+        if i == 2:
+            raise ClothesExtractorError("2 is corrupt")
+        return i
+
+    jobs = [FolderJob(f"{i:02d}", [tmp_path / f"{i}.txt"], tmp_path / f"{i}.txt", lambda i=i: read(i)) for i in range(10)]
+    (tmp_path / "3.txt").write_text("there")  # skipped by the share that holds it
+    shares = [run_folder(jobs, Steps(), batch_size=2, overwrite=False, share=(rank, 3)) for rank in range(3)]
+    assert [r.done + r.skipped + [i for i, _ in r.failed] for r in shares] == [
+        ["00", "06", "09", "03"], ["01", "04", "07"], ["08", "02", "05"]
+    ]
+    for r in shares:
+        r.notes = [(i, f"note {k} of {i}") for i in r.done for k in range(2)]
+    merged = merge_reports(shares)
+    assert merged.done == ["00", "01", "04", "06", "07", "08", "09"]
+    assert merged.skipped == ["03"]
+    assert merged.failed == [("02", "2 is corrupt"), ("05", "5 failed in the batch")]
+    assert merged.notes == [(i, f"note {k} of {i}") for i in merged.done for k in range(2)]
+    assert (tmp_path / "3.txt").read_text() == "there"
