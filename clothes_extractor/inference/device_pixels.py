@@ -35,7 +35,7 @@ import math
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -323,14 +323,6 @@ def prepare_input(
     bw, bh = resized_crop_size(box, (H, W), cfg)
     resized = crop if (bw, bh) == (x1 - x0, y1 - y0) else pil_resize(crop, (bh, bw), "bilinear")
     return paste(_canvas(3, (h, w), cfg.background, device), resized, (w - bw) // 2, (h - bh) // 2)
-
-
-def prepare_source(photo: torch.Tensor, mask, cfg: PreprocessConfig, source_size, box=None, *, name: str = "photo"):
-    """:meth:`Extractor.prepare_source`'s twin: :func:`prepare_input` at a warp generator's
-    ``source_size``; None for a paint generator (``source_size`` None)."""
-    if source_size is None:
-        return None
-    return prepare_input(photo, mask, replace(cfg, size=tuple(source_size)), box, name=name)
 
 
 def to_unit(images: torch.Tensor) -> torch.Tensor:
