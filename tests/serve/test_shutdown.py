@@ -66,14 +66,26 @@ def _wait_until_up(url: str, pid: int, log: Path) -> None:
     pytest.fail(f"serve did not answer within {STARTUP_S} s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def _outcome(client, photo: Path) -> str:
+def _outcome(job) -> str:
     try:
-        details = client.predict(photo=gradio_client.handle_file(str(photo)), api_name="/extract")[3]
+        details = job.result(timeout=120)[3]
         return "done" if details["size"] == "768x1024" else f"wrong: {details}"
     except gradio_client.exceptions.AppError as exc:
         return "refused" if REFUSED in str(exc) else f"error: {exc}"
     except Exception as exc:  # noqa: BLE001 - the connection closed under it: the server is gone
         return f"closed: {type(exc).__name__}"
+
+
+def _wait_until_processing(jobs, timeout: float = 120) -> None:
+    """Until the server runs one of the requests (or has finished one)."""
+    from gradio_client.utils import Status
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(j.status().code in (Status.PROCESSING, Status.FINISHED) or j.done() for j in jobs):
+            return
+        time.sleep(0.02)
+    pytest.fail("no request started within 2 minutes")
 
 
 def test_sigterm_mid_request_finishes_or_refuses_exits_0_and_leaves_nothing(ckpts, photo, tmp_path):
@@ -89,11 +101,13 @@ def test_sigterm_mid_request_finishes_or_refuses_exits_0_and_leaves_nothing(ckpt
             url = f"http://127.0.0.1:{port}/"
             _wait_until_up(url, pid, log)
             clients = [gradio_client.Client(url, verbose=False, download_files=str(tmp_path / "downloads")) for _ in range(CLIENTS)]
+            jobs = [c.submit(photo=gradio_client.handle_file(str(photo.photo)), api_name="/extract") for c in clients]
+            _wait_until_processing(jobs)
+            time.sleep(rng.uniform(0.0, 0.3))  # the requests are running (or some just done)
             seen: list[str] = []
-            threads = [threading.Thread(target=lambda c=c: seen.append(_outcome(c, photo.photo))) for c in clients]
+            threads = [threading.Thread(target=lambda j=j: seen.append(_outcome(j))) for j in jobs]
             for t in threads:
                 t.start()
-            time.sleep(rng.uniform(0.05, 0.6))  # the requests are uploading, queued or running
             started = time.monotonic()
             os.kill(pid, signal.SIGTERM)
             code = zygote.exit_code()
@@ -110,5 +124,6 @@ def test_sigterm_mid_request_finishes_or_refuses_exits_0_and_leaves_nothing(ckpt
             outcomes += seen
     finally:
         zygote.close()
-    # the requests were caught in the middle: some finished, and some were refused or cut off
-    assert "done" in outcomes and any(o != "done" for o in outcomes), outcomes
+    # SIGTERM came while requests ran, and they finished (the refusals: test_engine, test_batcher)
+    assert outcomes.count("done") >= RUNS, outcomes
+    print(f"{RUNS} stops mid-request:", {o: outcomes.count(o) for o in sorted(set(outcomes))})
