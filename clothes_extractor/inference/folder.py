@@ -174,9 +174,11 @@ class _Run:
             self.report.done.append(job.id)
             self.advance(1)
 
-    def run(self, todo: Sequence[FolderJob], batch_size: int) -> None:
+    def run(self, todo: Sequence[FolderJob], chunk_of: dict[str, int], batch_size: int) -> None:
         batch: list[tuple[FolderJob, Any]] = []
         for job, read in _prefetched(self.pool, todo, 2 * batch_size):
+            if batch and chunk_of[job.id] != chunk_of[batch[0][0].id]:
+                self.flush(batch)  # a batch never spans two chunks
             try:
                 batch.append((job, read.result()))
             except ClothesExtractorError as exc:
@@ -203,11 +205,18 @@ def run_folder(
 
     ``progress``: the label of a progress bar (None: none). Reading the next photos and writing
     the last results run in :data:`IO_THREADS` threads beside the model; each list of the
-    report keeps the order of ``jobs``, as a sequential run would. ``share``: (rank, processes)
-    of a run split between processes: this one takes every ``processes``-th job from its rank,
-    whatever exists already, so that a rerun splits the photos the same way."""
+    report keeps the order of ``jobs``, as a sequential run would.
+
+    A batch holds the photos of one chunk of ``batch_size`` consecutive jobs (one that exists or
+    fails to read leaves its place empty, not filled from the next chunk), so each photo meets the
+    same others in the model however the run is split: a batched model's float sums, and so its
+    last bits, may depend on the batch. ``share``: (rank, processes) of a run split between
+    processes: this one takes every ``processes``-th chunk from its rank, whatever exists
+    already, so that a rerun splits the photos the same way."""
     rank, processes = share
-    jobs = list(jobs)[rank::processes]
+    chunks = [list(jobs[k:k + batch_size]) for k in range(0, len(jobs), batch_size)]
+    chunk_of = {job.id: c for c in range(rank, len(chunks), processes) for job in chunks[c]}
+    jobs = [job for c in range(rank, len(chunks), processes) for job in chunks[c]]
     advance, stop = progress_bar(progress or "", len(jobs), enabled=progress is not None)
     pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="folder-io")
     run = _Run(steps, pool, advance)
@@ -219,7 +228,7 @@ def run_folder(
                 advance(1)
             else:
                 todo.append(job)
-        run.run(todo, batch_size)
+        run.run(todo, chunk_of, batch_size)
         # Failures come from reading, the model's batch (a photo the device cannot decode) and
         # writing: listed in the order of the jobs, as a sequential run lists them.
         order = {job.id: k for k, job in enumerate(jobs)}

@@ -2,8 +2,9 @@
 
 Started by ``torchrun`` (WORLD_SIZE > 1), each process of `extract --images` and `segment
 --images` runs on its own device (``cuda:LOCAL_RANK``, or the CPU) and takes its share of the
-photos: the folder's jobs in their order (the ids, sorted), every WORLD_SIZE-th from its RANK.
-The split is made before looking at what exists, so a rerun splits the same way and each
+photos: the folder's jobs in their order (the ids, sorted) in chunks of ``--batch-size``, every
+WORLD_SIZE-th chunk from its RANK, each chunk one batch as in one process (a photo meets the
+same others in the model). The split is made before looking at what exists, so a rerun splits the same way and each
 process skips the outputs of its own share that are there: a killed job resumes. The outputs
 are the files one process writes. At the end the processes gather their reports over gloo (the
 only traffic between them; the GPUs never talk) and every process holds the job's report, in

@@ -156,13 +156,20 @@ def test_the_runner_reads_and_writes_beside_the_model_and_reports_in_order(tmp_p
 
 
 def test_shares_of_a_run_split_the_jobs_by_rank_and_merge_into_the_whole_report(tmp_path):
-    """A run split between processes (torchrun): each takes every N-th job from its rank, what
-    exists included (a rerun splits alike), and their reports merge into one run's, in job order."""
+    """A run split between processes (torchrun): each takes every N-th chunk of batch-size jobs
+    from its rank, what exists included (a rerun splits alike), a batch never spans two chunks
+    (a photo meets the same others in the model however the run is split), and their reports
+    merge into one run's, in job order."""
     from clothes_extractor.errors import ClothesExtractorError
     from clothes_extractor.inference.folder import FolderJob, FolderSteps, merge_reports, run_folder
 
     class Steps(FolderSteps):
+        def __init__(self):
+            super().__init__()
+            self.batches = []
+
         def infer(self, xs):
+            self.batches.append(list(xs))
             return [ClothesExtractorError(f"{x} failed in the batch") if x == 5 else x for x in xs]
 
         def write(self, result, job):
@@ -173,17 +180,27 @@ def test_shares_of_a_run_split_the_jobs_by_rank_and_merge_into_the_whole_report(
             raise ClothesExtractorError("2 is corrupt")
         return i
 
-    jobs = [FolderJob(f"{i:02d}", [tmp_path / f"{i}.txt"], tmp_path / f"{i}.txt", lambda i=i: read(i)) for i in range(10)]
-    (tmp_path / "3.txt").write_text("there")  # skipped by the share that holds it
-    shares = [run_folder(jobs, Steps(), batch_size=2, overwrite=False, share=(rank, 3)) for rank in range(3)]
-    assert [r.done + r.skipped + [i for i, _ in r.failed] for r in shares] == [
-        ["00", "06", "09", "03"], ["01", "04", "07"], ["08", "02", "05"]
+    def jobs(folder):
+        folder.mkdir()
+        return [FolderJob(f"{i:02d}", [folder / f"{i}.txt"], folder / f"{i}.txt", lambda i=i: read(i)) for i in range(10)]
+
+    whole = Steps()
+    one = run_folder(jobs(tmp_path / "one"), whole, batch_size=2, overwrite=False)
+    assert whole.batches == [[0, 1], [3], [4, 5], [6, 7], [8, 9]]  # 3 is not batched with 4
+
+    parts = jobs(tmp_path / "parts")
+    (tmp_path / "parts" / "3.txt").write_text("there")  # skipped by the share that holds it
+    steps = [Steps() for _ in range(3)]
+    shares = [run_folder(parts, steps[rank], batch_size=2, overwrite=False, share=(rank, 3)) for rank in range(3)]
+    assert [sorted(r.done + r.skipped + [i for i, _ in r.failed]) for r in shares] == [
+        ["00", "01", "06", "07"], ["02", "03", "08", "09"], ["04", "05"]
     ]
+    assert [s.batches for s in steps] == [[[0, 1], [6, 7]], [[8, 9]], [[4, 5]]]  # the whole run's batches
     for r in shares:
         r.notes = [(i, f"note {k} of {i}") for i in r.done for k in range(2)]
     merged = merge_reports(shares)
-    assert merged.done == ["00", "01", "04", "06", "07", "08", "09"]
+    assert merged.done == ["00", "01", "04", "06", "07", "08", "09"] == [i for i in one.done if i != "03"]
     assert merged.skipped == ["03"]
-    assert merged.failed == [("02", "2 is corrupt"), ("05", "5 failed in the batch")]
+    assert merged.failed == one.failed == [("02", "2 is corrupt"), ("05", "5 failed in the batch")]
     assert merged.notes == [(i, f"note {k} of {i}") for i in merged.done for k in range(2)]
-    assert (tmp_path / "3.txt").read_text() == "there"
+    assert (tmp_path / "parts" / "3.txt").read_text() == "there"
