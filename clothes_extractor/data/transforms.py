@@ -55,6 +55,17 @@ def preprocess_input(
 
     ``cfg.size`` = (h, w). Raises DataError if the mask is empty or does not match the photo.
     """
+    crop, found = garment_crop(photo, mask, cfg, name=name)
+    box = resized_crop_size(found, photo.shape[:2], cfg)
+    return np.asarray(_paste_centred(Image.fromarray(crop), box, cfg.size, cfg.background))
+
+
+def garment_crop(
+    photo: np.ndarray, mask: np.ndarray, cfg: PreprocessConfig, *, name: str = "photo"
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The garment's box of the photo with the rest on the background, and the box
+    (:func:`mask_box`): what :func:`preprocess_input` resizes into the model frame and a warp
+    generator samples. Raises DataError if the mask is empty or does not match the photo."""
     if mask.shape != photo.shape[:2]:
         raise DataError(
             f"{name}: mask is {mask.shape[1]}x{mask.shape[0]} but the photo is "
@@ -66,8 +77,7 @@ def preprocess_input(
     y0, y1, x0, x1 = found
     crop = photo[y0:y1, x0:x1].copy()
     crop[~mask[y0:y1, x0:x1]] = cfg.background
-    box = resized_crop_size(found, photo.shape[:2], cfg)
-    return np.asarray(_paste_centred(Image.fromarray(crop), box, cfg.size, cfg.background))
+    return crop, found
 
 
 def mask_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:

@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from clothes_extractor.data.transforms import content_box, mask_box, resized_crop_size
 from clothes_extractor.config import PreprocessConfig
-from clothes_extractor.errors import DataError
+from clothes_extractor.data.transforms import content_box, garment_crop, resized_crop_size
 from clothes_extractor.models.warp import dense_flow
 
 # Fields of a warp generator's output, as :func:`fields` stacks them.
@@ -54,12 +53,8 @@ def warp_source(
     """(H, W, 3) uint8 photo + (H, W) bool mask -> the :class:`WarpSource` of
     :func:`~clothes_extractor.data.transforms.preprocess_input`'s crop. ``reach``: catalogue
     pixels per model pixel where it will be drawn; a box larger than that needs is reduced."""
-    found = mask_box(mask)
-    if found is None:
-        raise DataError(f"{name}: the garment mask is empty (no pixel of the garment)")
+    crop, found = garment_crop(photo, mask, cfg, name=name)
     y0, y1, x0, x1 = found
-    crop = photo[y0:y1, x0:x1].copy()
-    crop[~mask[y0:y1, x0:x1]] = cfg.background
     bw, bh = resized_crop_size(found, photo.shape[:2], cfg)
     h, w = cfg.size
     wanted = (round(bw * reach), round(bh * reach))
