@@ -49,7 +49,8 @@ def fit_flow(
     alpha, Adam, ``steps`` split over the :func:`levels` of the grid, each blurred less."""
     b = source.shape[0]
     grids = levels(grid)
-    sigmas = LEVEL_SIGMAS[-len(grids):] if len(grids) <= len(LEVEL_SIGMAS) else (LEVEL_SIGMAS[0],) * (len(grids) - len(LEVEL_SIGMAS)) + LEVEL_SIGMAS
+    # The finest levels take the last sigmas; more levels than sigmas repeat the first.
+    sigmas = (LEVEL_SIGMAS[0],) * max(0, len(grids) - len(LEVEL_SIGMAS)) + LEVEL_SIGMAS[-len(grids):]
     per_level = max(1, steps // len(grids))
     flow = torch.zeros(b, 2, *grids[0], dtype=source.dtype, device=source.device)
     with torch.enable_grad():
